@@ -1,0 +1,1 @@
+//! Pure Claude Code CLI protocol (work in progress).

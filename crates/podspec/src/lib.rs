@@ -1,0 +1,1 @@
+//! Pure pod-spec builder (work in progress).
