@@ -1,0 +1,5 @@
+//! Test-only helpers for agentpod: pieces that let tests run the real `claude`
+//! CLI and a real cluster without any network access beyond this machine.
+
+pub mod cluster;
+pub mod model;
