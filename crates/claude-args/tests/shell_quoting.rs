@@ -1,0 +1,91 @@
+//! Property: whatever a string holds (NUL excluded), the quoted form gives the exact bytes back
+//! through a real POSIX shell — both for a single word and for a whole generated command line.
+
+// Helpers outside `#[test]` functions panic on purpose: a broken fixture or shell must fail the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use agentpod_claude_args::{BuildOptions, ClaudeCommand, ClaudeRequest};
+use proptest::prelude::*;
+use std::process::Command;
+
+/// Runs `line` with `/bin/sh -c` and returns stdout.
+fn sh(line: &str) -> Vec<u8> {
+    let output = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(line)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "sh failed for {line:?}: {output:?}"
+    );
+    output.stdout
+}
+
+/// Strings that stress quoting: shell metacharacters, quotes, whitespace, control characters and
+/// non-ASCII text, NUL excluded.
+fn tricky_string() -> impl Strategy<Value = String> {
+    let pieces = prop_oneof![
+        Just("'".to_owned()),
+        Just("\"".to_owned()),
+        Just("\\".to_owned()),
+        Just("$HOME".to_owned()),
+        Just("`id`".to_owned()),
+        Just("$(id)".to_owned()),
+        Just("!".to_owned()),
+        Just("*".to_owned()),
+        Just("~".to_owned()),
+        Just("{a,b}".to_owned()),
+        Just("\n".to_owned()),
+        Just("\t".to_owned()),
+        Just("-".to_owned()),
+        Just("%s".to_owned()),
+        Just("\u{a0}".to_owned()),
+        Just("é語🙂".to_owned()),
+        "[\u{1}-\u{7f}]{0,4}",
+        any::<String>().prop_map(|s| s.replace('\0', "")),
+    ];
+    proptest::collection::vec(pieces, 0..12).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn quoted_word_round_trips_through_sh(word in tricky_string()) {
+        let quoted = shlex::try_quote(&word).unwrap();
+        let printed = sh(&format!("printf '%s\\0' {quoted}"));
+        let mut expected = word.into_bytes();
+        expected.push(0);
+        prop_assert_eq!(printed, expected);
+    }
+
+    #[test]
+    fn generated_shell_line_passes_every_argument_intact(
+        prompt in tricky_string().prop_filter("claude -p needs a prompt", |p| !p.is_empty()),
+        system_prompt in tricky_string(),
+        tool in tricky_string().prop_filter("tool names are non-empty", |t| !t.is_empty()),
+        dir in tricky_string().prop_filter("dirs are non-empty", |d| !d.is_empty()),
+    ) {
+        let request = ClaudeRequest {
+            system_prompt: Some(system_prompt),
+            allowed_tools: vec![tool],
+            add_dirs: vec![dir],
+            ..ClaudeRequest::new(prompt)
+        };
+        // `printf` stands in for claude: the line becomes `exec printf '%s\0' <args…>`, except
+        // that the binary is argv[0], so give printf its format as the "binary path".
+        let options = BuildOptions { claude_path: "printf".into(), ..BuildOptions::default() };
+        let command = ClaudeCommand::build(&request, &options).unwrap();
+        let line = command.shell_line().replacen("exec printf", "exec printf '%s\\0'", 1);
+        let printed = sh(&line);
+        let mut expected = Vec::new();
+        for arg in &command.argv()[1..] {
+            expected.extend_from_slice(arg.as_bytes());
+            expected.push(0);
+        }
+        prop_assert_eq!(printed, expected);
+    }
+}
