@@ -24,6 +24,8 @@
 
 mod claude_cli;
 mod error;
+mod matcher;
+mod reply;
 mod request;
 mod response;
 mod script;
@@ -38,8 +40,10 @@ use tokio::task::JoinHandle;
 
 pub use claude_cli::{CLAUDE_CLI_VERSION, ClaudeCli};
 pub use error::ModelEndpointError;
+pub use matcher::Matcher;
+pub use reply::{Block, HttpError, Reply, ToolUse};
 pub use request::{RecordedRequest, ToolResult};
-pub use script::{Block, HttpError, Matcher, Reply, Rule, Script, ToolUse};
+pub use script::{Rule, Script};
 
 use server::EndpointState;
 

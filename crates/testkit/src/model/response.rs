@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::script::{Block, Rule};
+use super::reply::Block;
+use super::script::Rule;
 
 /// A fully resolved assistant message (ids assigned, filler expanded).
 #[derive(Debug, Clone, PartialEq)]
@@ -211,7 +212,7 @@ pub(crate) fn filler_text(bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::script::{Matcher, ToolUse};
+    use crate::model::{Matcher, ToolUse};
 
     fn message(blocks: &[Block]) -> AssistantMessage {
         let mut counter = 0;

@@ -20,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use super::reply::{Block, HttpError, Reply};
 use super::request::{MessagesView, RecordedRequest};
 use super::response::AssistantMessage;
-use super::script::{Block, HttpError, Reply, Rule, Script};
+use super::script::{Rule, Script};
 
 /// Largest request body accepted; long conversations with big tool outputs stay far below.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
