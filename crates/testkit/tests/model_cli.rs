@@ -348,3 +348,32 @@ async fn a_long_streamed_output_reaches_the_result_whole() {
     assert_eq!(text.len(), 256 * 1024);
     assert!(text.starts_with("filler line 000001 "));
 }
+
+#[tokio::test]
+async fn a_stream_broken_by_an_error_event_falls_back_to_a_non_streaming_request() {
+    let endpoint = ModelEndpoint::start_local(
+        Script::new()
+            .rule(
+                Rule::new(Matcher::any())
+                    .text("this answer is cut short")
+                    .chunk_bytes(4)
+                    .stream_error_after(3)
+                    .times(1),
+            )
+            .rule(Rule::new(Matcher::any()).text("answered without streaming")),
+    )
+    .await
+    .unwrap();
+
+    let run = run_claude(&endpoint, &["-p", "hello", "--output-format", "json"], &[]).await;
+
+    let result = run.result();
+    assert_eq!(run.exit_code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(result["result"], "answered without streaming");
+    let streaming: Vec<bool> = endpoint
+        .messages_requests()
+        .iter()
+        .map(RecordedRequest::is_streaming)
+        .collect();
+    assert_eq!(streaming, [true, false]);
+}

@@ -269,6 +269,41 @@ async fn long_output_arrives_whole_in_bounded_chunks() {
 }
 
 #[tokio::test]
+async fn stream_error_cuts_the_stream_with_an_error_event() {
+    let endpoint = ModelEndpoint::start_local(
+        Script::new().rule(
+            Rule::new(Matcher::any())
+                .text("never finished")
+                .chunk_bytes(2)
+                .stream_error_after(3),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let answer = send(
+        "POST",
+        &format!("{}/v1/messages", endpoint.base_url()),
+        Some(messages_body("hi", true)),
+    )
+    .await;
+
+    assert_eq!(answer.status, 200);
+    let events = sse_events(&answer.body);
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "error"
+        ]
+    );
+    assert_eq!(events[3].1["error"]["type"], "overloaded_error");
+}
+
+#[tokio::test]
 async fn delay_holds_back_the_answer() {
     let delay = Duration::from_millis(300);
     let endpoint =

@@ -41,7 +41,7 @@ use tokio::task::JoinHandle;
 pub use claude_cli::{CLAUDE_CLI_VERSION, ClaudeCli};
 pub use error::ModelEndpointError;
 pub use matcher::Matcher;
-pub use reply::{Block, HttpError, Reply, ToolUse};
+pub use reply::{Block, HttpError, Reply, StreamError, ToolUse};
 pub use request::{RecordedRequest, ToolResult};
 pub use script::{Rule, Script};
 

@@ -175,3 +175,62 @@ impl HttpError {
         })
     }
 }
+
+/// An error event in the middle of an SSE stream: `event: error` with
+/// `{"type":"error","error":{"type":…,"message":…}}`, after which the stream ends.
+///
+/// ```
+/// let cut = agentpod_testkit::model::StreamError::after(2);
+/// assert_eq!(cut.effective_type(), "overloaded_error");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamError {
+    /// Number of normal events sent before the error (`message_start` counts).
+    pub after_events: usize,
+    /// Error type; `overloaded_error` when absent.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    /// Error message; a generic one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl StreamError {
+    /// An `overloaded_error` after `events` events.
+    ///
+    /// ```
+    /// assert_eq!(agentpod_testkit::model::StreamError::after(1).after_events, 1);
+    /// ```
+    pub fn after(events: usize) -> Self {
+        Self {
+            after_events: events,
+            error_type: None,
+            message: None,
+        }
+    }
+
+    /// The error type sent.
+    ///
+    /// ```
+    /// let cut = agentpod_testkit::model::StreamError { error_type: Some("api_error".into()),
+    ///     ..agentpod_testkit::model::StreamError::after(0) };
+    /// assert_eq!(cut.effective_type(), "api_error");
+    /// ```
+    pub fn effective_type(&self) -> &str {
+        self.error_type.as_deref().unwrap_or("overloaded_error")
+    }
+
+    /// The error event's data.
+    pub(crate) fn event_data(&self) -> Value {
+        serde_json::json!({
+            "type": "error",
+            "error": {
+                "type": self.effective_type(),
+                "message": self.message.clone().unwrap_or_else(|| {
+                    format!("scripted mid-stream {} from the agentpod model endpoint", self.effective_type())
+                }),
+            },
+        })
+    }
+}

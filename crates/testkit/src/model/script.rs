@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::error::ModelEndpointError;
 use super::matcher::Matcher;
-use super::reply::{HttpError, Reply, ToolUse};
+use super::reply::{HttpError, Reply, StreamError, ToolUse};
 
 /// Ordered rules; the first matching rule answers a request.
 ///
@@ -169,6 +169,9 @@ pub struct Rule {
     /// Overrides the stop reason (default: `tool_use` when the reply has a tool call, else `end_turn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// Breaks a streamed answer with an SSE `error` event (like an overload mid-stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_error: Option<StreamError>,
 }
 
 impl Rule {
@@ -297,6 +300,19 @@ impl Rule {
     #[must_use]
     pub fn stop_reason(mut self, reason: impl Into<String>) -> Self {
         self.stop_reason = Some(reason.into());
+        self
+    }
+
+    /// When streaming, sends an `overloaded_error` SSE event after `events` events and ends the stream.
+    ///
+    /// ```
+    /// use agentpod_testkit::model::{Matcher, Rule};
+    /// let rule = Rule::new(Matcher::any()).text("cut short").stream_error_after(3);
+    /// assert_eq!(rule.stream_error.unwrap().after_events, 3);
+    /// ```
+    #[must_use]
+    pub fn stream_error_after(mut self, events: usize) -> Self {
+        self.stream_error = Some(StreamError::after(events));
         self
     }
 

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::reply::{Block, HttpError, Reply};
+use super::reply::{Block, HttpError, Reply, StreamError};
 use super::request::{MessagesView, RecordedRequest};
 use super::response::AssistantMessage;
 use super::script::{Rule, Script};
@@ -197,6 +197,7 @@ enum ReplyPlan {
         chunk_delay: Duration,
         chunk_bytes: usize,
         streaming: bool,
+        stream_error: Option<StreamError>,
         message: AssistantMessage,
     },
 }
@@ -229,6 +230,7 @@ fn plan_reply(
         chunk_delay: Duration::from_millis(rule.chunk_delay_ms.unwrap_or(0)),
         chunk_bytes: rule.effective_chunk_bytes(),
         streaming: view.is_streaming(),
+        stream_error: rule.stream_error.clone(),
         message,
     }
 }
@@ -251,10 +253,15 @@ impl ReplyPlan {
             Self::Message {
                 chunk_delay,
                 chunk_bytes,
+                stream_error,
                 message,
                 ..
             } => {
-                let events = message.to_sse_events(chunk_bytes);
+                let mut events = message.to_sse_events(chunk_bytes);
+                if let Some(cut) = stream_error {
+                    events.truncate(cut.after_events);
+                    events.push(("error", cut.event_data()));
+                }
                 let stream = futures::stream::iter(events).then(move |(name, data)| async move {
                     if !chunk_delay.is_zero() {
                         tokio::time::sleep(chunk_delay).await;
