@@ -5,6 +5,7 @@
 //! shared cache contract (install into a temp dir, rename into place, so
 //! concurrent installers never leave a half install behind).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -66,8 +67,12 @@ impl ClaudeCli {
     /// let cli = agentpod_testkit::model::ClaudeCli::ensure_installed().unwrap();
     /// ```
     pub fn ensure_installed() -> Result<Self, ModelEndpointError> {
-        let final_dir = Self::cache_dir();
-        let binary = Self::binary_in(&final_dir);
+        Self::ensure_installed_in(&Self::cache_dir(), OsStr::new("npm"))
+    }
+
+    /// [`ensure_installed`](Self::ensure_installed) with the npm prefix and npm program chosen.
+    fn ensure_installed_in(final_dir: &Path, npm: &OsStr) -> Result<Self, ModelEndpointError> {
+        let binary = Self::binary_in(final_dir);
         if binary.is_file() {
             return Ok(Self { path: binary });
         }
@@ -89,7 +94,7 @@ impl ClaudeCli {
             std::process::id()
         ));
         tracing::info!(staging = %staging.display(), "installing the claude CLI with npm");
-        let output = StdCommand::new("npm")
+        let output = StdCommand::new(npm)
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
             .arg(&staging)
             .arg(format!("@anthropic-ai/claude-code@{CLAUDE_CLI_VERSION}"))
@@ -111,7 +116,7 @@ impl ClaudeCli {
                 String::from_utf8_lossy(&output.stderr).trim()
             )));
         }
-        if let Err(error) = std::fs::rename(&staging, &final_dir) {
+        if let Err(error) = std::fs::rename(&staging, final_dir) {
             let _ = std::fs::remove_dir_all(&staging);
             // Another installer may have won the race; its install is complete.
             if !binary.is_file() {
@@ -168,5 +173,98 @@ impl ClaudeCli {
             .stdin(Stdio::null())
             .kill_on_drop(true);
         command
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Writing an executable while another test thread spawns a process can make
+    /// exec fail with "text file busy"; these tests take turns.
+    static SPAWNING: Mutex<()> = Mutex::new(());
+
+    /// A stand-in for npm that installs a fake binary the way npm lays it out.
+    fn fake_npm(dir: &Path, succeed: bool) -> PathBuf {
+        let script = dir.join(if succeed { "npm-ok" } else { "npm-fail" });
+        let body = if succeed {
+            // argv: install --no-audit --no-fund --prefix STAGING PACKAGE
+            format!(
+                "#!/bin/sh\nbin=\"$5/{}\"\nmkdir -p \"$(dirname \"$bin\")\" && echo fake > \"$bin\"\n",
+                ClaudeCli::binary_in(Path::new(""))
+                    .display()
+                    .to_string()
+                    .trim_start_matches('/')
+            )
+        } else {
+            "#!/bin/sh\necho 'registry unreachable' >&2\nexit 1\n".to_owned()
+        };
+        std::fs::write(&script, body).unwrap();
+        let status = StdCommand::new("chmod")
+            .arg("+x")
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        script
+    }
+
+    fn leftovers(parent: &Path) -> Vec<String> {
+        std::fs::read_dir(parent)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains(".partial-"))
+            .collect()
+    }
+
+    #[test]
+    fn missing_cli_is_installed_through_a_staging_dir_and_renamed_into_place() {
+        let _turn = SPAWNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let root = tempfile::tempdir().unwrap();
+        let final_dir = root.path().join("claude-code-x");
+        let npm = fake_npm(root.path(), true);
+
+        let cli = ClaudeCli::ensure_installed_in(&final_dir, npm.as_os_str()).unwrap();
+
+        assert_eq!(cli.path(), ClaudeCli::binary_in(&final_dir));
+        assert!(cli.path().is_file());
+        assert!(leftovers(root.path()).is_empty());
+        // Second call finds the cached binary and does not run npm at all.
+        let again = ClaudeCli::ensure_installed_in(&final_dir, OsStr::new("/nonexistent/npm"));
+        assert_eq!(again.unwrap(), cli);
+    }
+
+    #[test]
+    fn failed_install_names_npm_output_and_leaves_nothing_behind() {
+        let _turn = SPAWNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let root = tempfile::tempdir().unwrap();
+        let final_dir = root.path().join("claude-code-x");
+        let npm = fake_npm(root.path(), false);
+
+        let error = ClaudeCli::ensure_installed_in(&final_dir, npm.as_os_str()).unwrap_err();
+
+        let text = error.to_string();
+        assert!(text.contains("registry unreachable"), "{text}");
+        assert!(!final_dir.exists());
+        assert!(leftovers(root.path()).is_empty());
+    }
+
+    #[test]
+    fn absent_npm_is_reported_as_such() {
+        let _turn = SPAWNING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let root = tempfile::tempdir().unwrap();
+        let error = ClaudeCli::ensure_installed_in(
+            &root.path().join("claude-code-x"),
+            OsStr::new("/nonexistent/npm"),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("cannot run npm"), "{error}");
     }
 }
