@@ -45,6 +45,7 @@ mod names;
 mod policy;
 mod render;
 mod resources;
+mod scheduling;
 mod secrets;
 mod security;
 mod spec;
