@@ -377,3 +377,50 @@ async fn a_stream_broken_by_an_error_event_falls_back_to_a_non_streaming_request
         .collect();
     assert_eq!(streaming, [true, false]);
 }
+
+#[tokio::test]
+async fn a_json_schema_run_answered_in_text_is_told_to_call_structured_output() {
+    let endpoint = ModelEndpoint::start_local(
+        Script::new()
+            .rule(
+                Rule::new(Matcher::prompt_contains("[structured-output-enforce]"))
+                    .tool_use("StructuredOutput", json!({"answer": 4})),
+            )
+            .rule(Rule::new(Matcher::any()).text("four")),
+    )
+    .await
+    .unwrap();
+    let schema =
+        r#"{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}"#;
+
+    let run = run_claude(
+        &endpoint,
+        &[
+            "-p",
+            "what is 2+2",
+            "--output-format",
+            "json",
+            "--json-schema",
+            schema,
+        ],
+        &[],
+    )
+    .await;
+
+    assert_eq!(
+        run.result()["structured_output"],
+        json!({"answer": 4}),
+        "stderr: {}",
+        run.stderr
+    );
+    let rules: Vec<Option<usize>> = endpoint
+        .messages_requests()
+        .iter()
+        .map(|r| r.matched_rule)
+        .collect();
+    assert_eq!(
+        rules,
+        [Some(1), Some(0)],
+        "text first, then the enforce turn"
+    );
+}
