@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar as K8sEnvVar, LocalObjectReference, Pod, PodSpec, Secret,
+    Container, EnvVar as K8sEnvVar, KeyToPath, LocalObjectReference, Pod, PodSpec, Secret,
+    Volume as K8sVolume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Serialize;
@@ -177,7 +178,8 @@ impl AgentPodSpec {
                     .map(|name| LocalObjectReference { name: name.clone() })
                     .collect()
             }),
-            volumes: (!volumes.is_empty()).then(|| volumes.iter().map(Volume::to_k8s).collect()),
+            volumes: (!volumes.is_empty())
+                .then(|| volumes.iter().map(|v| self.volume_to_k8s(v)).collect()),
             node_selector: non_empty(self.node_selector.clone()),
             tolerations: (!self.tolerations.is_empty()).then(|| self.tolerations.clone()),
             affinity: self.affinity.clone(),
@@ -200,6 +202,27 @@ impl AgentPodSpec {
             spec: Some(spec),
             status: None,
         })
+    }
+
+    /// Renders a volume; the inputs volume projects only the file inputs, so
+    /// `secret_env` values do not also appear as files.
+    fn volume_to_k8s(&self, volume: &Volume) -> K8sVolume {
+        let mut rendered = volume.to_k8s();
+        if volume.name() == INPUTS_VOLUME
+            && let Some(secret) = rendered.secret.as_mut()
+        {
+            secret.items = Some(
+                self.secret_inputs
+                    .file_keys()
+                    .map(|key| KeyToPath {
+                        key: key.to_owned(),
+                        path: key.to_owned(),
+                        mode: None,
+                    })
+                    .collect(),
+            );
+        }
+        rendered
     }
 
     /// The preset's writable home and tmp and the inputs Secret directory

@@ -71,6 +71,17 @@ impl SecretInputs {
         self.entries.iter().any(|e| e.exposure == Exposure::File)
     }
 
+    /// Keys of file inputs, sorted (the order of the inputs volume's `items`).
+    pub(crate) fn file_keys(&self) -> impl Iterator<Item = &str> {
+        let keys: std::collections::BTreeSet<&str> = self
+            .entries
+            .iter()
+            .filter(|e| e.exposure == Exposure::File)
+            .map(|e| e.key.as_str())
+            .collect();
+        keys.into_iter()
+    }
+
     pub(crate) fn env_keys(&self) -> impl Iterator<Item = &str> {
         self.entries
             .iter()

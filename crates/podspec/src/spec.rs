@@ -354,6 +354,20 @@ impl AgentPodSpec {
         self
     }
 
+    /// Adds a prepared [`EnvVar`] (handy when a provider builds its list generically).
+    ///
+    /// ```
+    /// use agentpod_podspec::{AgentPodSpec, EnvSource, EnvVar};
+    /// let var = EnvVar::new("NO_COLOR", EnvSource::Literal("1".into()));
+    /// let spec = AgentPodSpec::new("img").env_var(var);
+    /// # let _ = spec;
+    /// ```
+    #[must_use]
+    pub fn env_var(mut self, var: EnvVar) -> Self {
+        self.env.push(var);
+        self
+    }
+
     /// A variable read from key `key` of the existing Secret `secret`.
     ///
     /// ```

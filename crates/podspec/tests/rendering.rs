@@ -136,3 +136,30 @@ fn generated_names_differ_per_render() {
     assert_ne!(a.name(), b.name());
     assert!(a.name().starts_with("claude-code-0-"));
 }
+
+#[test]
+fn inputs_volume_projects_only_file_inputs() {
+    let rendered = AgentPodSpec::new("img")
+        .name("p")
+        .secret_env("API_KEY", "k")
+        .secret_file("z.json", "{}")
+        .secret_file("prompt", "hi")
+        .render(UNIX_EPOCH)
+        .unwrap();
+    let volumes = rendered.pod.spec.unwrap().volumes.unwrap();
+    let inputs = volumes
+        .iter()
+        .find(|v| v.name == "agentpod-inputs")
+        .unwrap();
+    let items = inputs.secret.as_ref().unwrap().items.clone().unwrap();
+    let keys: Vec<_> = items
+        .iter()
+        .map(|i| (i.key.as_str(), i.path.as_str()))
+        .collect();
+    assert_eq!(keys, [("prompt", "prompt"), ("z.json", "z.json")]);
+    let data = rendered.secrets[0].data.as_ref().unwrap();
+    assert_eq!(
+        data.keys().collect::<Vec<_>>(),
+        ["API_KEY", "prompt", "z.json"]
+    );
+}
