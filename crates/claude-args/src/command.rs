@@ -163,6 +163,24 @@ impl ClaudeCommand {
 
     /// True when the plain [`argv`](Self::argv) is not enough: there are setup steps or the
     /// prompt comes from a mounted file. Run [`shell_line`](Self::shell_line) then.
+    ///
+    /// ```
+    /// use agentpod_claude_args::{BuildOptions, ClaudeCommand, ClaudeRequest, Credentials};
+    ///
+    /// let plain = ClaudeCommand::build(&ClaudeRequest::new("hi"), &BuildOptions::default()).unwrap();
+    /// assert!(!plain.requires_shell());
+    ///
+    /// let options = BuildOptions {
+    ///     credentials: Credentials {
+    ///         oauth_credentials_file: Some("/var/run/claude/credentials.json".into()),
+    ///         ..Credentials::default()
+    ///     },
+    ///     ..BuildOptions::default()
+    /// };
+    /// let oauth = ClaudeCommand::build(&ClaudeRequest::new("hi"), &options).unwrap();
+    /// assert!(oauth.requires_shell());
+    /// assert!(oauth.shell_line().starts_with("mkdir -p \"$HOME/.claude\" && cp "));
+    /// ```
     pub fn requires_shell(&self) -> bool {
         !self.setup_steps.is_empty() || matches!(self.prompt_delivery, PromptDelivery::File { .. })
     }
@@ -204,6 +222,18 @@ impl ClaudeCommand {
     }
 
     /// Environment entries for the process: blanked `CLAUDE*` names, then credentials.
+    ///
+    /// ```
+    /// use agentpod_claude_args::{BuildOptions, ClaudeCommand, ClaudeRequest, EnvValue};
+    ///
+    /// let options = BuildOptions {
+    ///     orchestrator_env_names: vec!["CLAUDECODE".into(), "HOME".into()],
+    ///     ..BuildOptions::default()
+    /// };
+    /// let command = ClaudeCommand::build(&ClaudeRequest::new("hi"), &options).unwrap();
+    /// assert_eq!(command.env()[0].name, "CLAUDECODE");
+    /// assert_eq!(command.env()[0].value, EnvValue::Literal(String::new()));
+    /// ```
     pub fn env(&self) -> &[EnvVar] {
         &self.env
     }
@@ -244,6 +274,17 @@ impl ClaudeCommand {
     }
 
     /// A streaming parser set up for this command, to feed log chunks as they arrive.
+    ///
+    /// ```
+    /// use agentpod_claude_args::{BuildOptions, ClaudeArgsError, ClaudeCommand, ClaudeRequest};
+    /// use serde_json::json;
+    ///
+    /// let request = ClaudeRequest { json_schema: Some(json!({"type": "object"})), ..ClaudeRequest::new("hi") };
+    /// let command = ClaudeCommand::build(&request, &BuildOptions::default()).unwrap();
+    /// let mut parser = command.stream_parser();
+    /// parser.feed(br#"{"type":"result","subtype":"success","result":"no JSON here"}"#);
+    /// assert!(matches!(parser.finish(), Err(ClaudeArgsError::SchemaMissing { .. })));
+    /// ```
     pub fn stream_parser(&self) -> StreamParser {
         StreamParser::new(self.schema_requested)
     }

@@ -97,6 +97,13 @@ impl EnvVar {
 }
 
 /// The value of an [`EnvVar`].
+///
+/// ```
+/// use agentpod_claude_args::EnvValue;
+///
+/// let from_secret = EnvValue::FromSecret { secret: "claude".into(), key: "api-key".into() };
+/// assert_ne!(from_secret, EnvValue::Literal(String::new()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnvValue {

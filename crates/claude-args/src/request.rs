@@ -35,6 +35,11 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// The exact value passed to `--output-format`.
+    ///
+    /// ```
+    /// use agentpod_claude_args::OutputFormat;
+    /// assert_eq!(OutputFormat::StreamJson.as_cli_str(), "stream-json");
+    /// ```
     pub fn as_cli_str(self) -> &'static str {
         match self {
             OutputFormat::Json => "json",

@@ -76,6 +76,13 @@ pub struct RunStats {
 }
 
 /// Token counts of a run.
+///
+/// ```
+/// use agentpod_claude_args::TokenUsage;
+///
+/// let usage = TokenUsage { input_tokens: 40, cache_read_input_tokens: 14, ..TokenUsage::default() };
+/// assert_eq!(usage.total_input_tokens(), 54);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// Uncached input tokens.
@@ -98,6 +105,16 @@ impl TokenUsage {
 }
 
 /// A tool call refused by the permission mode.
+///
+/// ```
+/// use agentpod_claude_args::parse_output;
+///
+/// let out = parse_output(
+///     r#"{"type":"result","subtype":"success","result":"done","permission_denials":[{"tool_name":"Bash","tool_use_id":"t1","tool_input":{"command":"rm -rf /"}}]}"#,
+///     false,
+/// ).unwrap();
+/// assert_eq!(out.permission_denials[0].tool_name, "Bash");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PermissionDenial {
     /// The tool (`Bash`, `Write`, an MCP tool…).
