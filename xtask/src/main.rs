@@ -7,9 +7,12 @@
 // A developer tool talks to its user on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+mod cluster;
 mod test;
 
 use clap::{Parser, Subcommand};
+
+use cluster::layout::Layout;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "agentpod developer tasks")]
@@ -20,12 +23,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests.
+    /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
+    /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
+    /// Control the local single-node Kubernetes cluster used by the tests.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Install/build what is missing and start a fresh cluster.
+    Up,
+    /// Stop the cluster and remove everything it created.
+    Down,
+    /// Show each daemon's state.
+    Status {
+        /// Instead, list anything of ours that still exists (fails if any).
+        #[arg(long)]
+        leftovers: bool,
+    },
+    /// Print `export KUBECONFIG=…` lines for a running cluster.
+    Env,
 }
 
 fn main() -> anyhow::Result<()> {
+    let layout = Layout::from_env();
     match Cli::parse().task {
-        Task::Test => test::run(),
+        Task::Test => test::run(&layout),
+        Task::Cluster { action } => match action {
+            ClusterAction::Up => cluster::up(&layout),
+            ClusterAction::Down => cluster::down(&layout),
+            ClusterAction::Status { leftovers } => cluster::status(&layout, leftovers),
+            ClusterAction::Env => cluster::env(&layout),
+        },
     }
 }

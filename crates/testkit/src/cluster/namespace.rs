@@ -26,11 +26,18 @@ pub const TEST_NAMESPACE_LABEL: &str = "agentpod.dev/test-namespace";
 const SERVICE_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A namespace that exists for one test and is deleted when dropped.
-#[derive(Debug)]
 pub struct TestNamespace {
     name: String,
     client: Client,
     kubeconfig: PathBuf,
+}
+
+impl std::fmt::Debug for TestNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestNamespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestNamespace {
@@ -176,7 +183,8 @@ impl Drop for TestNamespace {
                 .build()?;
             runtime.block_on(async {
                 let client = client_from_kubeconfig(&kubeconfig).await?;
-                delete_now(client, &name).await
+                delete_now(client, &name).await?;
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
             })?;
             Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
         });
