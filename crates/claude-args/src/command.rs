@@ -401,8 +401,18 @@ fn build_argv(
     if let Some(text) = &request.system_prompt {
         argv.value("--system-prompt", "system_prompt", text)?;
     }
+    if let Some(path) = &request.system_prompt_file {
+        argv.value("--system-prompt-file", "system_prompt_file", path)?;
+    }
     if let Some(text) = &request.append_system_prompt {
         argv.value("--append-system-prompt", "append_system_prompt", text)?;
+    }
+    if let Some(path) = &request.append_system_prompt_file {
+        argv.value(
+            "--append-system-prompt-file",
+            "append_system_prompt_file",
+            path,
+        )?;
     }
     argv.values("--allowedTools", "allowed_tools", &request.allowed_tools)?;
     argv.values(

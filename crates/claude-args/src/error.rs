@@ -100,6 +100,15 @@ pub enum ClaudeArgsError {
     )]
     SessionIdWithoutFork,
 
+    /// Two options that say the same thing in different ways were both set.
+    #[error("{first} and {second} are both set: keep one of them")]
+    ConflictingOptions {
+        /// The first field.
+        first: &'static str,
+        /// The second field.
+        second: &'static str,
+    },
+
     /// An inline JSON value (MCP config, settings, agents, JSON schema) is not a JSON object.
     #[error("{field} must be a JSON object (or a file path), got {kind}")]
     NotAJsonObject {

@@ -134,8 +134,14 @@ pub struct ClaudeRequest {
     pub fallback_models: Vec<String>,
     /// `--system-prompt`: replaces the default system prompt.
     pub system_prompt: Option<String>,
+    /// `--system-prompt-file`: like `system_prompt`, read from a file (for prompts too large for
+    /// one argument). Exclusive with `system_prompt`.
+    pub system_prompt_file: Option<String>,
     /// `--append-system-prompt`: added to the end of the (default or given) system prompt.
     pub append_system_prompt: Option<String>,
+    /// `--append-system-prompt-file`: like `append_system_prompt`, read from a file. Exclusive
+    /// with `append_system_prompt`.
+    pub append_system_prompt_file: Option<String>,
     /// `--allowedTools`, one flag per entry (e.g. `Read`, `Bash(git *)`).
     pub allowed_tools: Vec<String>,
     /// `--disallowedTools`, one flag per entry.
@@ -231,6 +237,24 @@ impl ClaudeRequest {
         if self.session_id.is_some() && self.resume.is_some() && !self.fork_session {
             return Err(ClaudeArgsError::SessionIdWithoutFork);
         }
+        // The CLI accepts both and silently picks one; refuse the ambiguity.
+        if self.system_prompt.is_some() && self.system_prompt_file.is_some() {
+            return Err(ClaudeArgsError::ConflictingOptions {
+                first: "system_prompt",
+                second: "system_prompt_file",
+            });
+        }
+        if self.append_system_prompt.is_some() && self.append_system_prompt_file.is_some() {
+            return Err(ClaudeArgsError::ConflictingOptions {
+                first: "append_system_prompt",
+                second: "append_system_prompt_file",
+            });
+        }
+        non_empty("system_prompt_file", self.system_prompt_file.as_deref())?;
+        non_empty(
+            "append_system_prompt_file",
+            self.append_system_prompt_file.as_deref(),
+        )?;
         non_empty("model", self.model.as_deref())?;
         non_empty("resume", self.resume.as_deref())?;
         non_empty("working_dir", self.working_dir.as_deref())?;
@@ -411,6 +435,38 @@ mod tests {
                         e,
                         ClaudeArgsError::NotAJsonObject {
                             field: "mcp_configs",
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                ClaudeRequest {
+                    system_prompt: Some("a".into()),
+                    system_prompt_file: Some("/a".into()),
+                    ..request()
+                },
+                |e| {
+                    matches!(
+                        e,
+                        ClaudeArgsError::ConflictingOptions {
+                            second: "system_prompt_file",
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                ClaudeRequest {
+                    append_system_prompt: Some("a".into()),
+                    append_system_prompt_file: Some("/a".into()),
+                    ..request()
+                },
+                |e| {
+                    matches!(
+                        e,
+                        ClaudeArgsError::ConflictingOptions {
+                            first: "append_system_prompt",
                             ..
                         }
                     )

@@ -93,6 +93,22 @@ fn every_option_maps_to_its_flag_in_a_stable_order() {
 }
 
 #[test]
+fn system_prompt_files_map_to_their_flags() {
+    let request = ClaudeRequest {
+        system_prompt_file: Some("/etc/agent/system.md".into()),
+        append_system_prompt_file: Some("/etc/agent/extra.md".into()),
+        ..ClaudeRequest::new("hi")
+    };
+    assert_eq!(
+        build(&request).argv()[3..5],
+        [
+            "--system-prompt-file=/etc/agent/system.md",
+            "--append-system-prompt-file=/etc/agent/extra.md"
+        ]
+    );
+}
+
+#[test]
 fn minimal_request_has_only_print_format_and_prompt() {
     let command = build(&ClaudeRequest::new("hi"));
     assert_eq!(

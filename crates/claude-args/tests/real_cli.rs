@@ -137,6 +137,15 @@ fn cases(binary: &Path, scratch: &Scratch) -> Vec<Case> {
             Expect::NotLoggedIn,
         ),
         (
+            "system prompt files".into(),
+            ClaudeRequest {
+                system_prompt_file: Some(scratch.file("system.md", "-You are terse.")),
+                append_system_prompt_file: Some(scratch.file("append.md", "Answer in English.")),
+                ..prompt()
+            },
+            Expect::NotLoggedIn,
+        ),
+        (
             "tools".into(),
             ClaudeRequest {
                 allowed_tools: vec!["Read".into(), "Bash(git *)".into(), "Edit".into()],
