@@ -6,11 +6,16 @@
 //!
 //! Runs with `cargo xtask test`; skips loudly under plain `cargo test`.
 
-#![allow(clippy::expect_used, reason = "a failed setup step should fail the test")]
+#![allow(
+    clippy::expect_used,
+    reason = "a failed setup step should fail the test"
+)]
 
 use std::time::Duration;
 
-use agentpod_testkit::cluster::{CLAUDE_RUNNER_BINARY, CLAUDE_RUNNER_IMAGE, Cluster, TestNamespace};
+use agentpod_testkit::cluster::{
+    CLAUDE_RUNNER_BINARY, CLAUDE_RUNNER_IMAGE, Cluster, TestNamespace,
+};
 use agentpod_testkit::model::{Matcher, ModelEndpoint, Rule, Script};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -47,31 +52,57 @@ async fn claude_in_pod(ns: &TestNamespace, endpoint: &ModelEndpoint, args: &[&st
     }))
     .expect("valid pod JSON");
     let pods: Api<Pod> = ns.api();
-    pods.create(&PostParams::default(), &pod).await.expect("pod created");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("pod created");
     let done = ns
         .wait_for_pod("claude", "phase Succeeded or Failed", WAIT, |p| {
-            matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+            matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            )
         })
         .await;
     if done.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Succeeded") {
-        ns.fail_with_pod_report("claude", "claude exited non-zero in the pod").await;
+        ns.fail_with_pod_report("claude", "claude exited non-zero in the pod")
+            .await;
     }
-    let log = pods.logs("claude", &LogParams::default()).await.expect("log readable");
-    let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let log = pods
+        .logs("claude", &LogParams::default())
+        .await
+        .expect("log readable");
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     match serde_json::from_str::<Value>(last) {
         Ok(result) => result,
-        Err(error) => ns.fail_with_pod_report("claude", &format!("result is not JSON ({error})")).await,
+        Err(error) => {
+            ns.fail_with_pod_report("claude", &format!("result is not JSON ({error})"))
+                .await
+        }
     }
 }
 
 #[tokio::test]
 async fn cluster_claude_in_pod_answers_from_the_offline_endpoint() {
-    let Some(cluster) = Cluster::for_test().await else { return };
+    let Some(cluster) = Cluster::for_test().await else {
+        return;
+    };
     let ns = cluster.namespace().await;
     let script = Script::new().rule(Rule::new(Matcher::prompt_contains("what is 2+2")).text("4"));
-    let endpoint = cluster.start_model_endpoint(script).await.expect("endpoint starts");
+    let endpoint = cluster
+        .start_model_endpoint(script)
+        .await
+        .expect("endpoint starts");
 
-    let result = claude_in_pod(&ns, &endpoint, &["-p", "what is 2+2", "--output-format", "json"]).await;
+    let result = claude_in_pod(
+        &ns,
+        &endpoint,
+        &["-p", "what is 2+2", "--output-format", "json"],
+    )
+    .await;
 
     assert_eq!(result["type"], "result");
     assert_eq!(result["subtype"], "success");
@@ -84,30 +115,52 @@ async fn cluster_claude_in_pod_answers_from_the_offline_endpoint() {
 
 #[tokio::test]
 async fn cluster_claude_in_pod_returns_structured_output() {
-    let Some(cluster) = Cluster::for_test().await else { return };
+    let Some(cluster) = Cluster::for_test().await else {
+        return;
+    };
     let ns = cluster.namespace().await;
     let script = Script::new().rule(
         Rule::new(Matcher::any().with_tool_offered("StructuredOutput"))
             .tool_use("StructuredOutput", json!({"answer": 4, "unit": "apples"})),
     );
-    let endpoint = cluster.start_model_endpoint(script).await.expect("endpoint starts");
+    let endpoint = cluster
+        .start_model_endpoint(script)
+        .await
+        .expect("endpoint starts");
     let schema = r#"{"type":"object","properties":{"answer":{"type":"integer"},"unit":{"type":"string"}},"required":["answer","unit"]}"#;
 
     let result = claude_in_pod(
         &ns,
         &endpoint,
-        &["-p", "count the apples", "--output-format", "json", "--json-schema", schema],
+        &[
+            "-p",
+            "count the apples",
+            "--output-format",
+            "json",
+            "--json-schema",
+            schema,
+        ],
     )
     .await;
 
     assert_eq!(result["is_error"], false, "{result}");
-    assert_eq!(result["structured_output"], json!({"answer": 4, "unit": "apples"}));
-    assert!(endpoint.messages_requests()[0].tool_names().iter().any(|t| t == "StructuredOutput"));
+    assert_eq!(
+        result["structured_output"],
+        json!({"answer": 4, "unit": "apples"})
+    );
+    assert!(
+        endpoint.messages_requests()[0]
+            .tool_names()
+            .iter()
+            .any(|t| t == "StructuredOutput")
+    );
 }
 
 #[tokio::test]
 async fn cluster_claude_in_pod_runs_a_bash_tool_call() {
-    let Some(cluster) = Cluster::for_test().await else { return };
+    let Some(cluster) = Cluster::for_test().await else {
+        return;
+    };
     let ns = cluster.namespace().await;
     // The pod's shell must compute the value and report the pod's uid: an
     // echo of our own input could not produce it.
@@ -118,13 +171,26 @@ async fn cluster_claude_in_pod_runs_a_bash_tool_call() {
                 json!({"command": "echo result-$((6 * 7)) uid-$(id -u)", "description": "compute"}),
             ),
         )
-        .rule(Rule::new(Matcher::any().with_tool_result_containing("result-42")).text("the check printed 42"));
-    let endpoint = cluster.start_model_endpoint(script).await.expect("endpoint starts");
+        .rule(
+            Rule::new(Matcher::any().with_tool_result_containing("result-42"))
+                .text("the check printed 42"),
+        );
+    let endpoint = cluster
+        .start_model_endpoint(script)
+        .await
+        .expect("endpoint starts");
 
     let result = claude_in_pod(
         &ns,
         &endpoint,
-        &["-p", "run the check", "--output-format", "json", "--allowedTools", "Bash"],
+        &[
+            "-p",
+            "run the check",
+            "--output-format",
+            "json",
+            "--allowedTools",
+            "Bash",
+        ],
     )
     .await;
 

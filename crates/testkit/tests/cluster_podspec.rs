@@ -8,7 +8,10 @@
 //!
 //! Runs with `cargo xtask test`; skips loudly under plain `cargo test`.
 
-#![allow(clippy::expect_used, reason = "a failed setup step should fail the test")]
+#![allow(
+    clippy::expect_used,
+    reason = "a failed setup step should fail the test"
+)]
 
 use std::time::Duration;
 
@@ -50,14 +53,19 @@ async fn create_service_account(ns: &TestNamespace, name: &str) {
         if account.secrets.is_some_and(|s| !s.is_empty()) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no token for service account {name}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no token for service account {name}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::test]
 async fn cluster_podspec_matrix_passes_server_side_dry_run() {
-    let Some(cluster) = Cluster::for_test().await else { return };
+    let Some(cluster) = Cluster::for_test().await else {
+        return;
+    };
     let ns = cluster.namespace().await;
     let client = cluster.client();
     let priority_classes: Api<PriorityClass> = Api::all(client.clone());
@@ -65,7 +73,10 @@ async fn cluster_podspec_matrix_passes_server_side_dry_run() {
     let mut created_priority = Vec::new();
     let mut created_runtime = Vec::new();
 
-    let dry_run = PostParams { dry_run: true, ..PostParams::default() };
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
     let mut rejected = Vec::new();
     let all = cases();
     assert!(!all.is_empty(), "the matrix has cases");
@@ -75,15 +86,18 @@ async fn cluster_podspec_matrix_passes_server_side_dry_run() {
                 Requirement::Namespace(_) => {}
                 Requirement::ServiceAccount { name, .. } => create_service_account(&ns, name).await,
                 Requirement::PriorityClass(name) => {
-                    let class = serde_json::from_value(json!({"metadata": {"name": name}, "value": 1000}))
-                        .expect("valid JSON");
+                    let class =
+                        serde_json::from_value(json!({"metadata": {"name": name}, "value": 1000}))
+                            .expect("valid JSON");
                     if ensure_cluster_object(&priority_classes, &class).await {
                         created_priority.push(name.to_string());
                     }
                 }
                 Requirement::RuntimeClass { name, handler } => {
-                    let class = serde_json::from_value(json!({"metadata": {"name": name}, "handler": handler}))
-                        .expect("valid JSON");
+                    let class = serde_json::from_value(
+                        json!({"metadata": {"name": name}, "handler": handler}),
+                    )
+                    .expect("valid JSON");
                     if ensure_cluster_object(&runtime_classes, &class).await {
                         created_runtime.push(name.to_string());
                     }
@@ -98,7 +112,10 @@ async fn cluster_podspec_matrix_passes_server_side_dry_run() {
         for secret in &mut rendered.secrets {
             secret.metadata.namespace = Some(ns.name().to_string());
             if let Err(error) = secrets.create(&dry_run, secret).await {
-                rejected.push(format!("{}: Secret {:?}: {error}", case.name, secret.metadata.name));
+                rejected.push(format!(
+                    "{}: Secret {:?}: {error}",
+                    case.name, secret.metadata.name
+                ));
             }
         }
         let pods: Api<Pod> = ns.api();
@@ -108,16 +125,27 @@ async fn cluster_podspec_matrix_passes_server_side_dry_run() {
         }
     }
 
-    let now = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() };
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
     for name in created_priority {
         let _ = priority_classes.delete(&name, &now).await;
     }
     for name in created_runtime {
         let _ = runtime_classes.delete(&name, &now).await;
     }
-    assert!(rejected.is_empty(), "the API server rejected:\n{}", rejected.join("\n"));
+    assert!(
+        rejected.is_empty(),
+        "the API server rejected:\n{}",
+        rejected.join("\n")
+    );
     // Dry runs store nothing.
     let pods: Api<Pod> = ns.api();
     let stored = pods.list(&Default::default()).await.expect("pods listed");
-    assert!(stored.items.is_empty(), "dry runs created pods: {:?}", stored.items);
+    assert!(
+        stored.items.is_empty(),
+        "dry runs created pods: {:?}",
+        stored.items
+    );
 }

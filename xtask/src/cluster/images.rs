@@ -455,3 +455,94 @@ fn append_bytes<W: Write>(
     archive.append_data(&mut h, name, bytes)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use sha2::{Digest, Sha256};
+
+    use super::{Entry, Recipe, hex, write_archive};
+
+    /// Reads every member of a tar archive into (name, bytes).
+    fn members(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(bytes);
+        archive
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                let mut entry = entry.unwrap();
+                let name = entry.path().unwrap().to_string_lossy().into_owned();
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).unwrap();
+                (name, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docker_archive_has_manifest_config_and_a_layer_matching_its_diff_id() {
+        let dir = std::env::temp_dir().join(format!("xtask-image-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = dir.join("tool");
+        std::fs::write(&source, b"#!/bin/sh\necho hi\n").unwrap();
+        let recipe = Recipe {
+            reference: "agentpod.local/test:1",
+            entries: vec![
+                Entry::Dir {
+                    path: "home/agent".into(),
+                    mode: 0o755,
+                    owner: 1000,
+                },
+                Entry::Copy {
+                    path: "bin/tool".into(),
+                    from: source,
+                    mode: 0o755,
+                },
+                Entry::Text {
+                    path: "etc/passwd".into(),
+                    text: "root:x:0:0::/:/bin/sh\n".into(),
+                },
+                Entry::Link {
+                    path: "bin/sh".into(),
+                    target: "/bin/busybox".into(),
+                },
+            ],
+            config: serde_json::json!({"User": "1000:1000"}),
+        };
+        let target = dir.join("image.tar");
+        write_archive(&recipe, &target).unwrap();
+        let outer = members(&std::fs::read(&target).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let find = |name: &str| {
+            outer
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, d)| d.clone())
+        };
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&find("manifest.json").unwrap()).unwrap();
+        assert_eq!(
+            manifest[0]["RepoTags"],
+            serde_json::json!(["agentpod.local/test:1"])
+        );
+        let config_name = manifest[0]["Config"].as_str().unwrap();
+        let config_bytes = find(config_name).unwrap();
+        assert_eq!(
+            config_name,
+            format!("{}.json", hex(&Sha256::digest(&config_bytes)))
+        );
+        let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap();
+        assert_eq!(config["config"]["User"], "1000:1000");
+        assert_eq!(config["os"], "linux");
+
+        let layer = find(manifest[0]["Layers"][0].as_str().unwrap()).unwrap();
+        let diff_id = format!("sha256:{}", hex(&Sha256::digest(&layer)));
+        assert_eq!(config["rootfs"]["diff_ids"][0], diff_id);
+        let files = members(&layer);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["home/agent/", "bin/tool", "etc/passwd", "bin/sh"]);
+        assert_eq!(files[1].1, b"#!/bin/sh\necho hi\n");
+    }
+}

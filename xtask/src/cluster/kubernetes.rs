@@ -188,64 +188,84 @@ fn source_entry() -> anyhow::Result<String> {
         .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.sort();
-    for file in files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "sources"))
-    {
+    files.insert(0, PathBuf::from("/etc/apt/sources.list"));
+    for file in &files {
         let text = std::fs::read_to_string(file).unwrap_or_default();
-        for stanza in text.split("\n\n") {
-            let field = |key: &str| {
-                stanza.lines().find_map(|line| {
-                    line.strip_prefix(key)
-                        .and_then(|rest| rest.strip_prefix(':'))
-                        .map(|value| value.trim().to_string())
-                })
-            };
-            let (Some(types), Some(uris), Some(suites)) =
-                (field("Types"), field("URIs"), field("Suites"))
-            else {
-                continue;
-            };
-            if !types.split_whitespace().any(|t| t == "deb") || uris.contains("security") {
-                continue;
-            }
-            let suite = suites
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let mut entry = format!(
-                "Types: deb-src\nURIs: {uris}\nSuites: {suite}\nComponents: {}\n",
-                field("Components").unwrap_or_else(|| "main".into())
-            );
-            if let Some(keyring) = field("Signed-By") {
-                entry.push_str(&format!("Signed-By: {keyring}\n"));
-            }
+        let entry = if file.extension().is_some_and(|e| e == "sources") {
+            deb_src_from_deb822(&text)
+        } else {
+            deb_src_from_one_line(&text)
+        };
+        if let Some(entry) = entry {
             return Ok(entry);
-        }
-    }
-    let mut lists = files;
-    lists.insert(0, PathBuf::from("/etc/apt/sources.list"));
-    for file in lists
-        .iter()
-        .filter(|f| f.extension().is_none_or(|e| e == "list"))
-    {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        for line in text.lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if words.len() >= 4 && words[0] == "deb" && !words[1].contains("security") {
-                return Ok(format!(
-                    "Types: deb-src\nURIs: {}\nSuites: {}\nComponents: {}\n",
-                    words[1],
-                    words[2],
-                    words[3..].join(" ")
-                ));
-            }
         }
     }
     bail!(
         "no Debian archive found in /etc/apt/sources.list.d or /etc/apt/sources.list to fetch the kubernetes source package from"
     )
+}
+
+fn deb_src_from_deb822(text: &str) -> Option<String> {
+    for stanza in text.split("\n\n") {
+        let field = |key: &str| {
+            stanza.lines().find_map(|line| {
+                line.strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .map(|value| value.trim().to_string())
+            })
+        };
+        let (Some(types), Some(uris), Some(suites)) =
+            (field("Types"), field("URIs"), field("Suites"))
+        else {
+            continue;
+        };
+        if !types.split_whitespace().any(|t| t == "deb") || uris.contains("security") {
+            continue;
+        }
+        let suite = suites.split_whitespace().next().unwrap_or_default();
+        let components = field("Components").unwrap_or_else(|| "main".into());
+        let mut entry =
+            format!("Types: deb-src\nURIs: {uris}\nSuites: {suite}\nComponents: {components}\n");
+        if let Some(keyring) = field("Signed-By") {
+            entry.push_str(&format!("Signed-By: {keyring}\n"));
+        }
+        return Some(entry);
+    }
+    None
+}
+
+fn deb_src_from_one_line(text: &str) -> Option<String> {
+    for line in text.lines() {
+        let mut words = line.split_whitespace().peekable();
+        if words.next() != Some("deb") {
+            continue;
+        }
+        // Options such as `[signed-by=…]` may follow `deb`.
+        let mut options = Vec::new();
+        if words.peek().is_some_and(|w| w.starts_with('[')) {
+            for word in words.by_ref() {
+                options.push(word.trim_matches(|c| c == '[' || c == ']').to_string());
+                if word.ends_with(']') {
+                    break;
+                }
+            }
+        }
+        let rest: Vec<&str> = words.collect();
+        if rest.len() < 3 || rest[0].contains("security") {
+            continue;
+        }
+        let mut entry = format!(
+            "Types: deb-src\nURIs: {}\nSuites: {}\nComponents: {}\n",
+            rest[0],
+            rest[1],
+            rest[2..].join(" ")
+        );
+        if let Some(keyring) = options.iter().find_map(|o| o.strip_prefix("signed-by=")) {
+            entry.push_str(&format!("Signed-By: {keyring}\n"));
+        }
+        return Some(entry);
+    }
+    None
 }
 
 fn find_with_suffix(dir: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
@@ -254,4 +274,37 @@ fn find_with_suffix(dir: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|path| path.to_string_lossy().ends_with(suffix))
         .with_context(|| format!("no *{suffix} in {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deb_src_from_deb822, deb_src_from_one_line};
+
+    #[test]
+    fn deb822_source_skips_security_and_keeps_the_keyring() {
+        let sources = "Types: deb\nURIs: http://archive.example/debian-security\nSuites: bookworm-security\nComponents: main\n\n\
+                       Types: deb\nURIs: http://archive.example/debian\nSuites: bookworm bookworm-updates\nComponents: main contrib\nSigned-By: /usr/share/keyrings/k.gpg\n";
+        assert_eq!(
+            deb_src_from_deb822(sources).as_deref(),
+            Some(
+                "Types: deb-src\nURIs: http://archive.example/debian\nSuites: bookworm\nComponents: main contrib\nSigned-By: /usr/share/keyrings/k.gpg\n"
+            )
+        );
+        assert_eq!(
+            deb_src_from_deb822("Types: deb-src\nURIs: x\nSuites: y\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn one_line_source_understands_options() {
+        let list = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://archive.example/debian bookworm main\n";
+        assert_eq!(
+            deb_src_from_one_line(list).as_deref(),
+            Some(
+                "Types: deb-src\nURIs: http://archive.example/debian\nSuites: bookworm\nComponents: main\nSigned-By: /k.gpg\n"
+            )
+        );
+        assert_eq!(deb_src_from_one_line("deb-src http://x y main\n"), None);
+    }
 }

@@ -171,3 +171,28 @@ fn write_kubeconfig(layout: &Layout, stem: &str) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&config)?,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::Layout;
+
+    #[tokio::test]
+    async fn every_kubeconfig_loads_into_a_client_config() {
+        let dir = std::env::temp_dir().join(format!("xtask-pki-test-{}", std::process::id()));
+        let layout = Layout {
+            cache: dir.join("cache"),
+            state: dir.join("state"),
+        };
+        super::generate(&layout).unwrap();
+        for user in ["admin", "controller-manager", "scheduler", "kubelet"] {
+            let kubeconfig = kube::config::Kubeconfig::read_from(layout.kubeconfig(user)).unwrap();
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .unwrap();
+            assert_eq!(config.cluster_url.to_string(), "https://10.213.0.2:6443/");
+        }
+        let key = std::fs::read_to_string(layout.pki_file("service-accounts.pub")).unwrap();
+        assert!(key.starts_with("-----BEGIN PUBLIC KEY-----"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
