@@ -1,0 +1,241 @@
+//! Deleting what a run created — always, and only that.
+//!
+//! Why a guard: a caller may drop the run's future at any await point (a
+//! `select!` losing, a timeout, a panic elsewhere). Rust runs `Drop`, but
+//! `Drop` cannot await, so the guard spawns the deletion on the runtime it was
+//! created in and registers it with the transport's task tracker, which lets
+//! a program wait for outstanding cleanups before it exits. No caller
+//! cooperation is needed.
+//!
+//! Only our objects are deleted: every delete carries a UID precondition.
+//! When the guard fires while a create request was in flight (so the UID is
+//! unknown), it reads the object and deletes it only if it carries this run's
+//! token annotation; if the object is not there yet, it looks once more after
+//! a short settle delay, in case the in-flight create lands after the first look.
+//!
+//! Pods that may still run are deleted gracefully with a short grace period,
+//! then forcibly (grace 0): on some nodes a graceful delete takes a minute.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{DeleteParams, Preconditions};
+use kube::{Api, Resource};
+use tokio_util::task::TaskTracker;
+
+use crate::retry::{RetryPolicy, retry};
+use crate::RUN_TOKEN_ANNOTATION;
+
+/// How a run's objects are deleted.
+///
+/// ```
+/// use agentpod_transport::CleanupPolicy;
+/// use std::time::Duration;
+/// let policy = CleanupPolicy::default().grace(Duration::from_secs(5));
+/// assert_eq!(policy.grace_period(), Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct CleanupPolicy {
+    grace: Duration,
+    settle: Duration,
+}
+
+impl Default for CleanupPolicy {
+    /// 2 s grace before the forced delete, 2 s settle delay for in-flight creates.
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(2),
+            settle: Duration::from_secs(2),
+        }
+    }
+}
+
+impl CleanupPolicy {
+    /// Grace period of the first (graceful) delete of a pod that may be running;
+    /// a forced delete follows after it.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The configured grace period.
+    pub fn grace_period(&self) -> Duration {
+        self.grace
+    }
+
+    /// How long to wait for a create that was in flight when the guard fired.
+    pub fn settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+}
+
+/// Whether the container may still be running when deleting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeleteMode {
+    /// Nothing runs (finished or never started): grace 0 at once.
+    Immediate,
+    /// Graceful first, then forced.
+    Graceful,
+}
+
+/// One object a run owns (or may own, while its create is in flight).
+#[derive(Debug, Clone)]
+pub(crate) struct Owned {
+    pub(crate) name: String,
+    pub(crate) uid: Option<String>,
+}
+
+/// Everything needed to delete a run's objects, detached from the run.
+#[derive(Clone)]
+pub(crate) struct CleanupTarget {
+    pub(crate) client: kube::Client,
+    pub(crate) namespace: String,
+    pub(crate) token: String,
+    pub(crate) pod: Owned,
+    pub(crate) secrets: Vec<Owned>,
+    pub(crate) policy: CleanupPolicy,
+    pub(crate) retry: RetryPolicy,
+}
+
+impl CleanupTarget {
+    /// Deletes the pod, then its Secrets. Failures are logged, never returned:
+    /// cleanup runs on paths that already have a result or an error to report.
+    pub(crate) async fn delete(self, mode: DeleteMode) {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        if let Some(uid) = self.resolve(&pods, &self.pod).await {
+            self.delete_pod(&pods, &uid, mode).await;
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        for secret in &self.secrets {
+            if let Some(uid) = self.resolve(&secrets, secret).await {
+                self.delete_one(&secrets, &secret.name, &uid, Some(0)).await;
+            }
+        }
+    }
+
+    async fn delete_pod(&self, pods: &Api<Pod>, uid: &str, mode: DeleteMode) {
+        if mode == DeleteMode::Graceful && !self.policy.grace.is_zero() {
+            let grace = u32::try_from(self.policy.grace.as_secs()).unwrap_or(u32::MAX);
+            if !self.delete_one(pods, &self.pod.name, uid, Some(grace)).await {
+                return;
+            }
+            tokio::time::sleep(self.policy.grace).await;
+        }
+        self.delete_one(pods, &self.pod.name, uid, Some(0)).await;
+    }
+
+    /// Deletes `name` if it still has `uid`. Returns whether it may still exist.
+    async fn delete_one<K>(&self, api: &Api<K>, name: &str, uid: &str, grace: Option<u32>) -> bool
+    where
+        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let params = DeleteParams {
+            grace_period_seconds: grace,
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match retry(&self.retry, "delete", || api.delete(name, &params)).await {
+            Ok(_) => {
+                tracing::debug!(namespace = %self.namespace, name, ?grace, "deleted");
+                true
+            }
+            // 404: already gone. 409: the name now belongs to another object.
+            Err(failed) if matches!(crate::error::status_code(&failed.error), Some(404 | 409)) => false,
+            Err(failed) => {
+                tracing::warn!(namespace = %self.namespace, name, error = %failed.error,
+                    "could not delete; the reaper will remove it after its expiry");
+                false
+            }
+        }
+    }
+
+    /// The UID to delete: known, or read back if the object carries our token.
+    async fn resolve<K>(&self, api: &Api<K>, owned: &Owned) -> Option<String>
+    where
+        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        if let Some(uid) = &owned.uid {
+            return Some(uid.clone());
+        }
+        for attempt in 0..2 {
+            if attempt > 0 {
+                tokio::time::sleep(self.policy.settle).await;
+            }
+            match retry(&self.retry, "get", || api.get_opt(&owned.name)).await {
+                Ok(Some(object)) => {
+                    let meta = object.meta();
+                    let ours = meta
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(RUN_TOKEN_ANNOTATION))
+                        .is_some_and(|token| *token == self.token);
+                    return if ours { meta.uid.clone() } else { None };
+                }
+                Ok(None) => {}
+                Err(failed) => {
+                    tracing::warn!(namespace = %self.namespace, name = %owned.name,
+                        error = %failed.error, "cannot read object to clean up");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Deletes a run's objects when dropped, unless disarmed by a completed cleanup.
+pub(crate) struct CleanupGuard {
+    target: Option<CleanupTarget>,
+    mode: DeleteMode,
+    handle: tokio::runtime::Handle,
+    tracker: TaskTracker,
+}
+
+impl CleanupGuard {
+    /// Arms a guard for `target`, spawning on the current runtime if dropped.
+    pub(crate) fn new(target: CleanupTarget, tracker: TaskTracker) -> Self {
+        Self {
+            target: Some(target),
+            mode: DeleteMode::Graceful,
+            handle: tokio::runtime::Handle::current(),
+            tracker,
+        }
+    }
+
+    /// The objects being guarded (to record UIDs as creates succeed).
+    pub(crate) fn target_mut(&mut self) -> Option<&mut CleanupTarget> {
+        self.target.as_mut()
+    }
+
+    /// How a drop-triggered cleanup deletes the pod from now on.
+    pub(crate) fn set_mode(&mut self, mode: DeleteMode) {
+        self.mode = mode;
+    }
+
+    /// Disarms the guard: the objects now belong to someone else (a worker pod).
+    pub(crate) fn disarm(mut self) {
+        self.target = None;
+    }
+
+    /// Deletes now and disarms the guard.
+    pub(crate) async fn run_now(mut self, mode: DeleteMode) {
+        if let Some(target) = self.target.take() {
+            target.delete(mode).await;
+        }
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if let Some(target) = self.target.take() {
+            tracing::debug!(namespace = %target.namespace, pod = %target.pod.name,
+                "run dropped before cleanup; deleting in the background");
+            self.tracker
+                .spawn_on(target.delete(self.mode), &self.handle);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Cluster connection settings and the shared [`Transport`].
+//!
+//! Why one client: a `kube::Client` owns a connection pool, TLS state and
+//! credentials. Building one per call (what the upstream provider did) costs a
+//! TLS handshake and a kubeconfig parse every run and defeats HTTP/2 and
+//! keep-alive reuse. A [`Transport`] is built once and cloned: clones share the
+//! client, the request counter and the tracker of background cleanups.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio_util::task::TaskTracker;
+
+use crate::TransportError;
+use crate::metrics::{CountingLayer, RequestCounter};
+use crate::worker::WorkerLocks;
+
+/// Where the cluster credentials come from.
+///
+/// ```
+/// use agentpod_transport::ClusterConnection;
+/// let file = ClusterConnection::kubeconfig_file("/etc/agentpod/kubeconfig").context("prod");
+/// assert_eq!(file.describe(), "kubeconfig file /etc/agentpod/kubeconfig (context prod)");
+/// assert_eq!(ClusterConnection::default().describe(), "the default kubeconfig ($KUBECONFIG, ~/.kube/config) or in-cluster service account");
+/// ```
+#[derive(Clone, Default)]
+pub struct ClusterConnection {
+    source: Source,
+    context: Option<String>,
+}
+
+#[derive(Clone, Default)]
+enum Source {
+    /// `$KUBECONFIG` / `~/.kube/config`, else the in-cluster service account.
+    #[default]
+    Default,
+    /// A kubeconfig file.
+    File(PathBuf),
+    /// Kubeconfig YAML held in memory (never logged).
+    Inline(String),
+}
+
+impl std::fmt::Debug for ClusterConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Inline YAML may hold credentials: only describe it.
+        f.write_str(&self.describe())
+    }
+}
+
+impl ClusterConnection {
+    /// Reads the kubeconfig file at `path`.
+    pub fn kubeconfig_file(path: impl Into<PathBuf>) -> Self {
+        Self {
+            source: Source::File(path.into()),
+            context: None,
+        }
+    }
+
+    /// Uses kubeconfig YAML held in memory (e.g. from a secret store).
+    ///
+    /// ```
+    /// let c = agentpod_transport::ClusterConnection::inline_kubeconfig("apiVersion: v1\nkind: Config\n");
+    /// assert_eq!(c.describe(), "inline kubeconfig");
+    /// ```
+    pub fn inline_kubeconfig(yaml: impl Into<String>) -> Self {
+        Self {
+            source: Source::Inline(yaml.into()),
+            context: None,
+        }
+    }
+
+    /// Selects a context instead of the kubeconfig's current one.
+    pub fn context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
+    /// Human description of the settings, used in errors (never contains secrets).
+    pub fn describe(&self) -> String {
+        let base = match &self.source {
+            Source::Default => "the default kubeconfig ($KUBECONFIG, ~/.kube/config) or in-cluster service account".to_owned(),
+            Source::File(path) => format!("kubeconfig file {}", path.display()),
+            Source::Inline(_) => "inline kubeconfig".to_owned(),
+        };
+        match &self.context {
+            Some(context) => format!("{base} (context {context})"),
+            None => base,
+        }
+    }
+
+    async fn config(&self) -> Result<kube::Config, TransportError> {
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let failed = |reason: String| TransportError::Connection {
+            source_name: self.describe(),
+            reason,
+        };
+        match &self.source {
+            Source::Default if self.context.is_none() => kube::Config::infer()
+                .await
+                .map_err(|error| failed(error.to_string())),
+            Source::Default => kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|error| failed(error.to_string())),
+            Source::File(path) => {
+                let parsed = Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
+                kube::Config::from_custom_kubeconfig(parsed, &options)
+                    .await
+                    .map_err(|e| failed(e.to_string()))
+            }
+            Source::Inline(yaml) => {
+                // Parser errors quote the input; the input may hold tokens.
+                let parsed = Kubeconfig::from_yaml(yaml).map_err(|e| {
+                    let text = e.to_string();
+                    failed(text.lines().next().unwrap_or_default().to_owned())
+                })?;
+                kube::Config::from_custom_kubeconfig(parsed, &options)
+                    .await
+                    .map_err(|e| failed(e.to_string()))
+            }
+        }
+    }
+
+    /// Builds the shared [`Transport`]. Reads and validates the settings but
+    /// sends no request; the first API call reveals an unreachable server.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), agentpod_transport::TransportError> {
+    /// use agentpod_transport::ClusterConnection;
+    /// let transport = ClusterConnection::default().connect().await?;
+    /// let for_another_task = transport.clone(); // same client, same pool
+    /// # let _ = for_another_task; Ok(()) }
+    /// ```
+    pub async fn connect(&self) -> Result<Transport, TransportError> {
+        let mut config = self.config().await?;
+        // Our own retries (see `retry.rs`) decide what is transient and count
+        // every attempt; a second, hidden retry layer would do neither.
+        config.default_retry = false;
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        let counter = RequestCounter::default();
+        let builder = kube::client::ClientBuilder::try_from(config).map_err(|error| {
+            TransportError::Connection {
+                source_name: self.describe(),
+                reason: error.to_string(),
+            }
+        })?;
+        let client = builder.with_layer(&CountingLayer::new(counter.clone())).build();
+        Ok(Transport::assemble(client, counter))
+    }
+}
+
+/// How long establishing a TCP/TLS connection to the API server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The shared handle to a cluster: one `kube::Client`, cheap to clone.
+///
+/// ```no_run
+/// # async fn f(client: kube::Client) {
+/// let transport = agentpod_transport::Transport::from_client(client);
+/// assert_eq!(transport.total_requests(), 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Transport {
+    client: kube::Client,
+    requests: RequestCounter,
+    cleanups: TaskTracker,
+    workers: WorkerLocks,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("requests", &self.requests.get())
+            .field("pending_cleanups", &self.cleanups.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    /// Wraps an existing client (e.g. one a test harness built). Requests are
+    /// then counted per run only, not in [`total_requests`](Self::total_requests).
+    pub fn from_client(client: kube::Client) -> Self {
+        Self::assemble(client, RequestCounter::default())
+    }
+
+    fn assemble(client: kube::Client, requests: RequestCounter) -> Self {
+        Self {
+            client,
+            requests,
+            cleanups: TaskTracker::new(),
+            workers: WorkerLocks::default(),
+        }
+    }
+
+    /// The shared client (a cheap clone).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// Requests sent through the shared client since it was built (only for
+    /// transports made by [`ClusterConnection::connect`]).
+    pub fn total_requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// Cleanups (pod and Secret deletions) started from drop guards that have
+    /// not finished yet.
+    pub fn pending_cleanups(&self) -> usize {
+        self.cleanups.len()
+    }
+
+    /// Waits until every cleanup started so far has finished, at most `timeout`.
+    /// Returns `true` when none is left. Call it before a program exits, since
+    /// tasks still running when the tokio runtime shuts down are cancelled (the
+    /// reaper is the backstop for those).
+    ///
+    /// ```no_run
+    /// # async fn f(transport: agentpod_transport::Transport) {
+    /// let all_done = transport.finish_cleanups(std::time::Duration::from_secs(30)).await;
+    /// # let _ = all_done; }
+    /// ```
+    pub async fn finish_cleanups(&self, timeout: Duration) -> bool {
+        self.cleanups.close();
+        let finished = tokio::time::timeout(timeout, self.cleanups.wait())
+            .await
+            .is_ok();
+        self.cleanups.reopen();
+        finished
+    }
+
+    pub(crate) fn tracker(&self) -> &TaskTracker {
+        &self.cleanups
+    }
+
+    pub(crate) fn worker_locks(&self) -> &WorkerLocks {
+        &self.workers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn missing_kubeconfig_file_names_the_file() {
+        let error = ClusterConnection::kubeconfig_file("/nonexistent/agentpod/kubeconfig")
+            .connect()
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("kubeconfig file /nonexistent/agentpod/kubeconfig"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn broken_inline_yaml_is_a_connection_error_without_the_yaml() {
+        let secret_looking = "apiVersion: v1\nkind: Config\nusers: [ {name: u, user: {token: sk-secret-token}";
+        let error = ClusterConnection::inline_kubeconfig(secret_looking)
+            .connect()
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("inline kubeconfig"), "{error}");
+        assert!(!error.contains("sk-secret-token"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn unknown_context_is_named() {
+        let yaml = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: known\n  context: {cluster: c, user: u}\ncurrent-context: known\n";
+        let error = ClusterConnection::inline_kubeconfig(yaml)
+            .context("missing")
+            .connect()
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("context missing"), "{error}");
+        let ok = ClusterConnection::inline_kubeconfig(yaml).connect().await;
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+}

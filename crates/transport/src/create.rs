@@ -1,0 +1,235 @@
+//! Creating a run's Secrets and pod, in an order that never races.
+//!
+//! Order: Secrets first, then the pod, then an owner reference from each
+//! Secret to the pod. A pod created before its Secret would sit in
+//! `CreateContainerConfigError` or a volume-mount retry loop (minutes of
+//! kubelet backoff); a Secret needs the pod's UID to be owned by it, and the
+//! UID only exists after the create. Between the two steps the drop guard and
+//! the expiry annotation cover the Secret; afterwards the cluster's garbage
+//! collector deletes it with the pod even if we are gone.
+//!
+//! Every object carries this run's random token. A create retried after a
+//! lost reply may answer `409 AlreadyExists` for the object the first attempt
+//! made: the token tells "ours, adopt it" from "someone else's name".
+
+use std::time::SystemTime;
+
+use agentpod_podspec::{EXPIRES_AT_ANNOTATION, RenderedPod, format_expires_at};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Resource};
+
+use crate::cleanup::CleanupGuard;
+use crate::error::status_code;
+use crate::retry::{RetryPolicy, retry};
+use crate::{RUN_TOKEN_ANNOTATION, TransportError};
+
+/// Why creating failed.
+#[derive(Debug)]
+pub(crate) enum CreateFailure {
+    /// The name is taken by an object that is not ours.
+    Conflict { kind: &'static str, name: String },
+    /// Anything else.
+    Failed(TransportError),
+}
+
+/// A fresh random token (128 bits, hex).
+pub(crate) fn new_token() -> Result<String, TransportError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|error| TransportError::InvalidPod {
+        reason: format!("no OS randomness for the run token: {error}"),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Server-side bounds stamped onto a rendered pod before it is created.
+pub(crate) struct Bounds {
+    /// `activeDeadlineSeconds`: the kubelet kills the pod after this.
+    pub(crate) active_deadline_seconds: i64,
+    /// Expiry annotation for the reaper (kept if the caller set one).
+    pub(crate) expires_at: SystemTime,
+}
+
+/// Adds the token, the expiry annotation and the active deadline.
+/// A caller's own, shorter deadline and own expiry are kept.
+pub(crate) fn stamp(
+    rendered: &mut RenderedPod,
+    token: &str,
+    bounds: Option<&Bounds>,
+) -> Result<(), TransportError> {
+    let expiry = bounds
+        .map(|b| format_expires_at(b.expires_at))
+        .transpose()?;
+    let metas = std::iter::once(&mut rendered.pod.metadata)
+        .chain(rendered.secrets.iter_mut().map(|s| &mut s.metadata));
+    for meta in metas {
+        let annotations = meta.annotations.get_or_insert_with(Default::default);
+        annotations.insert(RUN_TOKEN_ANNOTATION.to_owned(), token.to_owned());
+        if let Some(expiry) = &expiry {
+            annotations
+                .entry(EXPIRES_AT_ANNOTATION.to_owned())
+                .or_insert_with(|| expiry.clone());
+        }
+    }
+    if let (Some(bounds), Some(spec)) = (bounds, rendered.pod.spec.as_mut()) {
+        let deadline = spec
+            .active_deadline_seconds
+            .map_or(bounds.active_deadline_seconds, |own| {
+                own.min(bounds.active_deadline_seconds)
+            });
+        spec.active_deadline_seconds = Some(deadline);
+    }
+    Ok(())
+}
+
+/// Creates the Secrets, the pod, and the Secrets' owner references; records
+/// each UID in `guard` as soon as it is known. Returns the created pod.
+pub(crate) async fn create_all(
+    client: &kube::Client,
+    rendered: &RenderedPod,
+    token: &str,
+    policy: &RetryPolicy,
+    guard: &mut CleanupGuard,
+) -> Result<Pod, CreateFailure> {
+    let namespace = rendered.namespace();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut created_secrets = Vec::new();
+    for (index, secret) in rendered.secrets.iter().enumerate() {
+        let created = create_ours(&secrets, secret, token, policy, "secret").await?;
+        record_uid(guard, Some(index), &created);
+        created_secrets.push(created);
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pod = create_ours(&pods, &rendered.pod, token, policy, "pod").await?;
+    record_uid(guard, None, &pod);
+    let Some(uid) = pod.metadata.uid.clone() else {
+        return Ok(pod);
+    };
+    let owner = rendered.pod_owner_reference(uid);
+    let body = serde_json::json!({"metadata": {"ownerReferences": [owner]}});
+    let patch = Patch::Merge(&body);
+    for secret in &created_secrets {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let params = PatchParams::default();
+        let patched = retry(policy, "patch secret owner", || {
+            secrets.patch(&name, &params, &patch)
+        })
+        .await;
+        if let Err(failed) = patched {
+            // Not fatal: the guard deletes the Secret explicitly, the reaper
+            // after its expiry. Only the garbage-collector path is lost.
+            tracing::warn!(%namespace, secret = %name, error = %failed.error,
+                "could not make the Secret owned by its pod");
+        }
+    }
+    Ok(pod)
+}
+
+fn record_uid<K: Resource>(guard: &mut CleanupGuard, secret_index: Option<usize>, object: &K) {
+    let Some(target) = guard.target_mut() else {
+        return;
+    };
+    let owned = match secret_index {
+        Some(index) => target.secrets.get_mut(index),
+        None => Some(&mut target.pod),
+    };
+    if let Some(owned) = owned {
+        owned.uid.clone_from(&object.meta().uid);
+    }
+}
+
+/// Creates `object`, adopting an existing one only if it carries our token.
+async fn create_ours<K>(
+    api: &Api<K>,
+    object: &K,
+    token: &str,
+    policy: &RetryPolicy,
+    kind: &'static str,
+) -> Result<K, CreateFailure>
+where
+    K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let namespace = object.meta().namespace.clone().unwrap_or_default();
+    let params = PostParams::default();
+    match retry(policy, "create", || api.create(&params, object)).await {
+        Ok(created) => Ok(created),
+        Err(failed) if status_code(&failed.error) == Some(409) => {
+            match retry(policy, "get", || api.get_opt(&name)).await {
+                Ok(Some(existing)) if carries_token(&existing, token) => {
+                    tracing::debug!(%namespace, %name, kind, "adopting our own object from a retried create");
+                    Ok(existing)
+                }
+                Ok(_) => Err(CreateFailure::Conflict { kind, name }),
+                Err(failed) => Err(CreateFailure::Failed(failed.into_error(
+                    "get", kind, &namespace, &name,
+                ))),
+            }
+        }
+        Err(failed) => Err(CreateFailure::Failed(failed.into_error(
+            "create", kind, &namespace, &name,
+        ))),
+    }
+}
+
+fn carries_token<K: Resource>(object: &K, token: &str) -> bool {
+    object
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RUN_TOKEN_ANNOTATION))
+        .is_some_and(|t| t == token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentpod_podspec::{AgentPodSpec, parse_expires_at};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn rendered(deadline: Option<i64>) -> RenderedPod {
+        let mut spec = AgentPodSpec::new("img").name("p").secret_env("K", "v");
+        if let Some(d) = deadline {
+            spec = spec.active_deadline_seconds(d);
+        }
+        spec.render(UNIX_EPOCH).unwrap()
+    }
+
+    #[test]
+    fn stamps_token_expiry_and_deadline_on_pod_and_secrets() {
+        let mut r = rendered(None);
+        let bounds = Bounds {
+            active_deadline_seconds: 420,
+            expires_at: UNIX_EPOCH + Duration::from_secs(3600),
+        };
+        stamp(&mut r, "tok", Some(&bounds)).unwrap();
+        assert_eq!(r.pod.spec.as_ref().unwrap().active_deadline_seconds, Some(420));
+        for meta in std::iter::once(&r.pod.metadata).chain(r.secrets.iter().map(|s| &s.metadata)) {
+            let a = meta.annotations.as_ref().unwrap();
+            assert_eq!(a[RUN_TOKEN_ANNOTATION], "tok");
+            assert_eq!(
+                parse_expires_at(&a[EXPIRES_AT_ANNOTATION]).unwrap(),
+                UNIX_EPOCH + Duration::from_secs(3600)
+            );
+        }
+    }
+
+    #[test]
+    fn keeps_a_shorter_caller_deadline() {
+        let mut r = rendered(Some(30));
+        let bounds = Bounds {
+            active_deadline_seconds: 420,
+            expires_at: UNIX_EPOCH,
+        };
+        stamp(&mut r, "tok", Some(&bounds)).unwrap();
+        assert_eq!(r.pod.spec.as_ref().unwrap().active_deadline_seconds, Some(30));
+    }
+
+    #[test]
+    fn tokens_are_random_hex() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

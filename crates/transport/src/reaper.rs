@@ -1,0 +1,275 @@
+//! Removing what crashed processes left behind.
+//!
+//! Drop guards cover a live process; a killed one (OOM, SIGKILL, node loss)
+//! leaves its pod and Secrets. Every object a run creates carries our
+//! managed-by labels and an expiry annotation, and the pod an
+//! `activeDeadlineSeconds`, so the reaper can find leftovers with a label
+//! selector and decide from the objects alone:
+//!
+//! - expiry passed → delete (pods forcibly: their time is long up);
+//! - pod terminated by the cluster (`Failed` with `DeadlineExceeded` or
+//!   `Evicted`) → delete, even before expiry;
+//! - anything without our labels is never listed; anything with a missing or
+//!   unparseable expiry is never deleted, only reported.
+//!
+//! Deletes carry a UID precondition, so an object recreated under the same
+//! name between list and delete is left alone.
+
+use std::time::{Duration, SystemTime};
+
+use agentpod_podspec::{EXPIRES_AT_ANNOTATION, MANAGED_SELECTOR, parse_expires_at};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, ListParams, Preconditions};
+use kube::{Api, Resource};
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::error::status_code;
+use crate::retry::retry;
+use crate::{RetryPolicy, Transport, TransportError};
+
+/// Pod-level reasons meaning the cluster already killed the pod.
+const KILLED_REASONS: [&str; 2] = ["DeadlineExceeded", "Evicted"];
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReapReport {
+    /// Pods deleted (`namespace/name`).
+    pub deleted_pods: Vec<String>,
+    /// Secrets deleted (`namespace/name`).
+    pub deleted_secrets: Vec<String>,
+    /// Our objects skipped because their expiry annotation is missing or unparseable.
+    pub skipped_unparseable: Vec<String>,
+}
+
+/// Why the reaper would delete an object, if at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Keep,
+    Expired,
+    KilledByCluster,
+    Unparseable,
+}
+
+/// Decides about one pod (`pod` is `None` for Secrets).
+pub(crate) fn verdict(meta: &ObjectMeta, pod: Option<&Pod>, now: SystemTime) -> Verdict {
+    let expiry = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(EXPIRES_AT_ANNOTATION));
+    let Some(Ok(expires_at)) = expiry.map(|value| parse_expires_at(value)) else {
+        return Verdict::Unparseable;
+    };
+    if expires_at <= now {
+        return Verdict::Expired;
+    }
+    let killed = pod
+        .and_then(|p| p.status.as_ref())
+        .is_some_and(|s| {
+            s.phase.as_deref() == Some("Failed")
+                && s.reason.as_deref().is_some_and(|r| KILLED_REASONS.contains(&r))
+        });
+    if killed { Verdict::KilledByCluster } else { Verdict::Keep }
+}
+
+/// Finds and deletes expired or cluster-killed objects with our labels.
+///
+/// ```no_run
+/// # async fn f(transport: agentpod_transport::Transport) -> Result<(), agentpod_transport::TransportError> {
+/// use agentpod_transport::Reaper;
+/// let report = Reaper::new(transport.clone()).namespace("agents").sweep().await?;
+/// println!("deleted {} pods", report.deleted_pods.len());
+/// // or keep it running in the background:
+/// let _task = Reaper::new(transport).spawn_periodic(std::time::Duration::from_secs(300));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reaper {
+    transport: Transport,
+    namespace: Option<String>,
+    retry: RetryPolicy,
+}
+
+impl Reaper {
+    /// A reaper over all namespaces the client may list.
+    pub fn new(transport: Transport) -> Self {
+        Self {
+            transport,
+            namespace: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Restricts the reaper to one namespace.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match &self.namespace {
+            Some(namespace) => Api::namespaced(self.transport.client(), namespace),
+            None => Api::all(self.transport.client()),
+        }
+    }
+
+    /// One sweep over pods, then Secrets.
+    pub async fn sweep(&self) -> Result<ReapReport, TransportError> {
+        let now = SystemTime::now();
+        let mut report = ReapReport::default();
+        let listing = ListParams::default().labels(MANAGED_SELECTOR);
+        let pods: Api<Pod> = self.api();
+        let scope = self.namespace.clone().unwrap_or_else(|| "*".to_owned());
+        let listed = retry(&self.retry, "list pods", || pods.list(&listing))
+            .await
+            .map_err(|f| f.into_error("list", "pods", &scope, MANAGED_SELECTOR))?;
+        for pod in &listed.items {
+            let id = identity(&pod.metadata);
+            match verdict(&pod.metadata, Some(pod), now) {
+                Verdict::Keep => {}
+                Verdict::Unparseable => report.skipped_unparseable.push(id),
+                Verdict::Expired | Verdict::KilledByCluster => {
+                    if self.delete(&pod.metadata).await? {
+                        report.deleted_pods.push(id);
+                    }
+                }
+            }
+        }
+        let secrets: Api<Secret> = self.api();
+        let listed = retry(&self.retry, "list secrets", || secrets.list(&listing))
+            .await
+            .map_err(|f| f.into_error("list", "secrets", &scope, MANAGED_SELECTOR))?;
+        for secret in &listed.items {
+            let id = identity(&secret.metadata);
+            match verdict(&secret.metadata, None, now) {
+                Verdict::Keep | Verdict::KilledByCluster => {}
+                Verdict::Unparseable => report.skipped_unparseable.push(id),
+                Verdict::Expired => {
+                    if self.delete_secret(&secret.metadata).await? {
+                        report.deleted_secrets.push(id);
+                    }
+                }
+            }
+        }
+        if !report.deleted_pods.is_empty() || !report.deleted_secrets.is_empty() {
+            tracing::info!(?report, "reaper deleted leftovers");
+        }
+        Ok(report)
+    }
+
+    /// Sweeps every `period` until the returned handle is dropped. Failed
+    /// sweeps are logged and retried at the next period.
+    pub fn spawn_periodic(self, period: Duration) -> AbortOnDropHandle<()> {
+        AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = self.sweep().await {
+                    tracing::warn!(%error, "reaper sweep failed");
+                }
+            }
+        }))
+    }
+
+    async fn delete(&self, meta: &ObjectMeta) -> Result<bool, TransportError> {
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(self.transport.client(), &namespace);
+        self.delete_with(&pods, "pod", meta).await
+    }
+
+    async fn delete_secret(&self, meta: &ObjectMeta) -> Result<bool, TransportError> {
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let secrets: Api<Secret> = Api::namespaced(self.transport.client(), &namespace);
+        self.delete_with(&secrets, "secret", meta).await
+    }
+
+    async fn delete_with<K>(
+        &self,
+        api: &Api<K>,
+        kind: &'static str,
+        meta: &ObjectMeta,
+    ) -> Result<bool, TransportError>
+    where
+        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let name = meta.name.clone().unwrap_or_default();
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: meta.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match retry(&self.retry, "reap", || api.delete(&name, &params)).await {
+            Ok(_) => Ok(true),
+            Err(failed) if matches!(status_code(&failed.error), Some(404 | 409)) => Ok(false),
+            Err(failed) => Err(failed.into_error(
+                "delete",
+                kind,
+                meta.namespace.as_deref().unwrap_or_default(),
+                &name,
+            )),
+        }
+    }
+}
+
+fn identity(meta: &ObjectMeta) -> String {
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn meta(expiry: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            annotations: expiry.map(|e| [(EXPIRES_AT_ANNOTATION.to_owned(), e.to_owned())].into()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn pod(phase: &str, reason: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({"status": {"phase": phase, "reason": reason}})).unwrap()
+    }
+
+    const NOW: u64 = 1_767_323_045; // 2026-01-02T03:04:05Z
+
+    #[test]
+    fn expired_objects_go_unexpired_stay() {
+        let now = UNIX_EPOCH + Duration::from_secs(NOW);
+        assert_eq!(verdict(&meta(Some("2026-01-02T03:04:04Z")), None, now), Verdict::Expired);
+        assert_eq!(verdict(&meta(Some("2026-01-02T03:04:05Z")), None, now), Verdict::Expired);
+        assert_eq!(verdict(&meta(Some("2026-01-02T03:04:06Z")), None, now), Verdict::Keep);
+    }
+
+    #[test]
+    fn missing_or_garbage_expiry_is_never_deleted() {
+        let now = UNIX_EPOCH + Duration::from_secs(NOW);
+        let killed = pod("Failed", Some("DeadlineExceeded"));
+        assert_eq!(verdict(&meta(None), Some(&killed), now), Verdict::Unparseable);
+        assert_eq!(verdict(&meta(Some("soon")), Some(&killed), now), Verdict::Unparseable);
+    }
+
+    #[test]
+    fn cluster_killed_pods_go_before_expiry_other_failures_wait() {
+        let now = UNIX_EPOCH + Duration::from_secs(NOW);
+        let later = meta(Some("2026-01-02T04:00:00Z"));
+        for reason in KILLED_REASONS {
+            assert_eq!(verdict(&later, Some(&pod("Failed", Some(reason))), now), Verdict::KilledByCluster);
+        }
+        // A plain failure may still be read by a live run: wait for expiry.
+        assert_eq!(verdict(&later, Some(&pod("Failed", None)), now), Verdict::Keep);
+        assert_eq!(verdict(&later, Some(&pod("Succeeded", None)), now), Verdict::Keep);
+    }
+}

@@ -1,0 +1,139 @@
+//! Retrying transient API failures with exponential backoff and jitter.
+//!
+//! Why here and not as a tower layer: whether a failure is worth retrying
+//! depends on the call (a `409` after our own create was retried means "it
+//! worked", a `404` on delete means "already gone"), so every call site
+//! decides, and the counting layer below still sees every attempt.
+//! `backon` does the timing; it is already in the tree through kube's runtime.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+
+use crate::error::is_transient;
+use crate::TransportError;
+
+/// How often and how patiently a transient failure (429, 5xx, connection
+/// error) is retried.
+///
+/// ```
+/// use agentpod_transport::RetryPolicy;
+/// use std::time::Duration;
+/// let patient = RetryPolicy::default().attempts(8).max_delay(Duration::from_secs(10));
+/// assert_eq!(patient.max_attempts(), 8);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    attempts: usize,
+    min_delay: Duration,
+    max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 6 attempts, 200 ms doubling up to 5 s (about 11 s of waiting in all).
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Total attempts including the first (at least 1).
+    pub fn attempts(mut self, attempts: usize) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Delay before the first retry.
+    pub fn min_delay(mut self, delay: Duration) -> Self {
+        self.min_delay = delay;
+        self
+    }
+
+    /// Longest delay between two attempts.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Total attempts including the first.
+    pub fn max_attempts(&self) -> usize {
+        self.attempts
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_jitter()
+    }
+}
+
+/// A call that failed for good: the last error and how many attempts were made.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) error: kube::Error,
+    pub(crate) attempts: usize,
+}
+
+impl Failed {
+    /// The typed error for a call on `kind` `namespace/name`.
+    pub(crate) fn into_error(
+        self,
+        action: &'static str,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+    ) -> TransportError {
+        if is_transient(&self.error) {
+            TransportError::RetriesExhausted {
+                action,
+                kind,
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                attempts: self.attempts,
+                source: self.error,
+            }
+        } else {
+            TransportError::Api {
+                action,
+                kind,
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                source: self.error,
+            }
+        }
+    }
+}
+
+/// Runs `call` until it succeeds, fails with a non-transient error, or the
+/// policy's attempts are used up.
+pub(crate) async fn retry<T, F, Fut>(policy: &RetryPolicy, what: &str, call: F) -> Result<T, Failed>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let attempts = AtomicUsize::new(0);
+    let mut call = call;
+    let counted = || {
+        attempts.fetch_add(1, Ordering::Relaxed);
+        call()
+    };
+    counted
+        .retry(policy.backoff())
+        .sleep(tokio::time::sleep)
+        .when(is_transient)
+        .notify(|error, delay| {
+            tracing::debug!(%error, ?delay, what, "transient API failure, retrying");
+        })
+        .await
+        .map_err(|error| Failed {
+            error,
+            attempts: attempts.load(Ordering::Relaxed),
+        })
+}

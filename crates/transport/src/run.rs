@@ -1,0 +1,561 @@
+//! An ephemeral run: create, watch, stream logs, read the exit, clean up.
+//!
+//! [`Transport::start`] creates the objects (guarded from the first request)
+//! and spawns one driver task that owns everything else: the watch, the log
+//! follower and the cleanup guard. The [`RunHandle`] returned to the caller
+//! aborts that task when dropped, which drops the guard, which deletes the
+//! pod and its Secrets in the background. Every exit path of the driver —
+//! result, fail-fast error, timeout, watch failure — deletes before it reports.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use agentpod_podspec::{AgentPodSpec, RenderedPod};
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode, Owned};
+use crate::create::{Bounds, CreateFailure, create_all, new_token, stamp};
+use crate::logs::{LogFollower, LogStream, LogSummary, channel};
+use crate::metrics::{RequestCounter, scoped_client};
+use crate::progress::{Blocker, PendingReason, Progress, blocker};
+use crate::watch::{PodUpdate, PodWatch};
+use crate::{ExitStatus, NameConflict, RunOptions, Transport, TransportError};
+
+/// What to run: a rendered pod, or a spec the transport renders (and can
+/// render again under a fresh name on a name conflict).
+#[derive(Debug, Clone)]
+pub enum PodSource {
+    /// Objects rendered by the caller; created as they are.
+    Rendered(Box<RenderedPod>),
+    /// A spec rendered at create time.
+    Spec(Box<AgentPodSpec>),
+}
+
+impl From<RenderedPod> for PodSource {
+    fn from(rendered: RenderedPod) -> Self {
+        Self::Rendered(Box::new(rendered))
+    }
+}
+
+impl From<AgentPodSpec> for PodSource {
+    fn from(spec: AgentPodSpec) -> Self {
+        Self::Spec(Box::new(spec))
+    }
+}
+
+impl PodSource {
+    fn render(&self) -> Result<RenderedPod, TransportError> {
+        match self {
+            Self::Rendered(rendered) => Ok((**rendered).clone()),
+            Self::Spec(spec) => Ok(spec.render(SystemTime::now())?),
+        }
+    }
+}
+
+/// A change in the run's state, in order, each reported once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The pod exists (its Secrets were created before it).
+    Created {
+        /// Pod name.
+        pod: String,
+        /// Pod UID.
+        uid: String,
+    },
+    /// Waiting to run, and why.
+    Pending(PendingReason),
+    /// The container runs.
+    Running,
+    /// The pod finished.
+    Finished(ExitStatus),
+}
+
+/// The run's events as a stream. Unbounded, but each state change is sent
+/// once, so a run produces a handful of events.
+#[derive(Debug)]
+pub struct RunEvents(mpsc::UnboundedReceiver<RunEvent>);
+
+impl Stream for RunEvents {
+    type Item = RunEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RunEvent>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Timings of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunTimings {
+    /// From the pod's create to the container running (schedule + pull + start).
+    pub start: Option<Duration>,
+    /// From running to finished, as seen by the watch.
+    pub run: Option<Duration>,
+    /// From the first create request to the cleanup's last request.
+    pub total: Duration,
+}
+
+/// The result of a run that finished: the exit status is in here, whatever it is.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Namespace of the pod.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// How the container and the pod ended.
+    pub exit: ExitStatus,
+    /// What the log follower delivered (`None` when logs were not followed).
+    pub logs: Option<LogSummary>,
+    /// API requests this run made, cleanup included.
+    pub api_requests: u64,
+    /// How often the watch had to resync after `410 Gone`.
+    pub watch_resyncs: u32,
+    /// Timings.
+    pub timings: RunTimings,
+}
+
+/// A started run. Dropping it (or the future awaiting it) deletes the pod.
+pub struct RunHandle {
+    namespace: String,
+    pod: String,
+    task: AbortOnDropHandle<Result<RunOutcome, TransportError>>,
+    events: Option<RunEvents>,
+    logs: Option<LogStream>,
+    requests: RequestCounter,
+}
+
+impl std::fmt::Debug for RunHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHandle")
+            .field("namespace", &self.namespace)
+            .field("pod", &self.pod)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunHandle {
+    /// The pod's name.
+    pub fn pod(&self) -> &str {
+        &self.pod
+    }
+
+    /// The pod's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The log stream (once). Consume it concurrently with [`wait`](Self::wait):
+    /// the run finishes only after the log was delivered or the stream dropped.
+    pub fn take_logs(&mut self) -> Option<LogStream> {
+        self.logs.take()
+    }
+
+    /// The event stream (once).
+    pub fn take_events(&mut self) -> Option<RunEvents> {
+        self.events.take()
+    }
+
+    /// API requests made so far by this run.
+    pub fn api_requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// Waits for the outcome. A log stream not taken is discarded.
+    pub async fn wait(mut self) -> Result<RunOutcome, TransportError> {
+        drop(self.logs.take());
+        let (namespace, pod) = (self.namespace.clone(), self.pod.clone());
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(TransportError::TaskFailed {
+                namespace,
+                pod,
+                reason: join.to_string(),
+            }),
+        }
+    }
+
+    /// Waits for the outcome and collects the log into memory, keeping at most
+    /// `max_bytes` (the rest is read and dropped so the pod can finish).
+    pub async fn wait_with_output(
+        mut self,
+        max_bytes: usize,
+    ) -> Result<(RunOutcome, Vec<u8>), TransportError> {
+        let logs = self.logs.take();
+        let collect = async move {
+            let mut output = Vec::new();
+            if let Some(mut logs) = logs {
+                while let Some(chunk) = logs.next().await {
+                    let chunk = chunk?;
+                    let room = max_bytes.saturating_sub(output.len());
+                    output.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+            }
+            Ok::<_, TransportError>(output)
+        };
+        let (outcome, output) = tokio::join!(self.wait(), collect);
+        Ok((outcome?, output?))
+    }
+}
+
+impl Transport {
+    /// Creates the pod's Secrets and the pod, then drives the run in a
+    /// background task. Errors here are creation failures; everything after
+    /// arrives through [`RunHandle::wait`].
+    ///
+    /// ```no_run
+    /// # async fn f(transport: agentpod_transport::Transport) -> Result<(), agentpod_transport::TransportError> {
+    /// use agentpod_podspec::AgentPodSpec;
+    /// use agentpod_transport::RunOptions;
+    /// let spec = AgentPodSpec::new("busybox").command(["sh", "-c", "echo hi; exit 3"]);
+    /// let run = transport.start(spec, RunOptions::default()).await?;
+    /// let (outcome, output) = run.wait_with_output(1 << 20).await?;
+    /// assert_eq!(outcome.exit.code, Some(3));
+    /// assert_eq!(output, b"hi\n");
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(
+        &self,
+        source: impl Into<PodSource>,
+        options: RunOptions,
+    ) -> Result<RunHandle, TransportError> {
+        let source = source.into();
+        let started = Instant::now();
+        let requests = RequestCounter::default();
+        let client = scoped_client(&self.client(), requests.clone());
+        let (rendered, guard, pod) = self.create(&client, &source, &options).await?;
+        let container = options
+            .container
+            .clone()
+            .or_else(|| {
+                rendered.pod.spec.as_ref()?.containers.first().map(|c| c.name.clone())
+            })
+            .unwrap_or_default();
+        let (event_sender, events) = mpsc::unbounded_channel();
+        let (log_sender, logs) = if options.follow_logs {
+            let (sender, stream) = channel(options.log_buffer_chunks);
+            (Some(sender), Some(stream))
+        } else {
+            (None, None)
+        };
+        let namespace = rendered.namespace().to_owned();
+        let name = rendered.name().to_owned();
+        let driver = Driver {
+            api: Api::namespaced(client, &namespace),
+            namespace: namespace.clone(),
+            pod_name: name.clone(),
+            container,
+            options,
+            events: event_sender,
+            log_sender,
+            requests: requests.clone(),
+            started,
+            ever_running: false,
+        };
+        let task = tokio::spawn(driver.drive(pod, guard));
+        Ok(RunHandle {
+            namespace,
+            pod: name,
+            task: AbortOnDropHandle::new(task),
+            events: Some(RunEvents(events)),
+            logs,
+            requests,
+        })
+    }
+
+    /// Renders, stamps and creates, regenerating the name on conflicts if allowed.
+    async fn create(
+        &self,
+        client: &kube::Client,
+        source: &PodSource,
+        options: &RunOptions,
+    ) -> Result<(RenderedPod, CleanupGuard, Pod), TransportError> {
+        let attempts = match (options.name_conflict, source) {
+            (NameConflict::Regenerate { attempts }, PodSource::Spec(_)) => attempts.max(1),
+            _ => 1,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut rendered = source.render()?;
+            validate(&rendered)?;
+            let token = new_token()?;
+            let bounds = Bounds {
+                active_deadline_seconds: options.active_deadline_seconds(),
+                expires_at: SystemTime::now() + options.expiry_after(),
+            };
+            stamp(&mut rendered, &token, Some(&bounds))?;
+            let target = CleanupTarget {
+                client: client.clone(),
+                namespace: rendered.namespace().to_owned(),
+                token: token.clone(),
+                pod: Owned { name: rendered.name().to_owned(), uid: None },
+                secrets: rendered
+                    .secrets
+                    .iter()
+                    .map(|s| Owned { name: s.metadata.name.clone().unwrap_or_default(), uid: None })
+                    .collect(),
+                policy: options.cleanup.clone(),
+                retry: options.retry.clone(),
+            };
+            let mut guard = CleanupGuard::new(target, self.tracker().clone());
+            match create_all(client, &rendered, &token, &options.retry, &mut guard).await {
+                Ok(pod) => return Ok((rendered, guard, pod)),
+                Err(CreateFailure::Conflict { kind, name }) => {
+                    guard.run_now(DeleteMode::Immediate).await;
+                    if attempt >= attempts {
+                        return Err(TransportError::NameConflict {
+                            kind,
+                            namespace: rendered.namespace().to_owned(),
+                            name,
+                            hint: match source {
+                                PodSource::Rendered(_) => "pass the AgentPodSpec with a generated name (PodName::generated) so the transport can pick another, or delete the object",
+                                PodSource::Spec(_) => "use a generated name (PodName::generated) or delete the object",
+                            },
+                        });
+                    }
+                    tracing::info!(%name, kind, "name taken; rendering again under a new name");
+                }
+                Err(CreateFailure::Failed(error)) => {
+                    guard.run_now(DeleteMode::Immediate).await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+fn validate(rendered: &RenderedPod) -> Result<(), TransportError> {
+    let invalid = |reason: &str| Err(TransportError::InvalidPod { reason: reason.to_owned() });
+    if rendered.name().is_empty() {
+        return invalid("the pod has no name");
+    }
+    if rendered.namespace().is_empty() {
+        return invalid("the pod has no namespace");
+    }
+    if rendered.pod.spec.as_ref().is_none_or(|s| s.containers.is_empty()) {
+        return invalid("the pod has no containers");
+    }
+    if rendered.secrets.iter().any(|s| s.metadata.name.as_deref().unwrap_or("").is_empty()) {
+        return invalid("a Secret has no name");
+    }
+    Ok(())
+}
+
+/// State of the background task of one run.
+struct Driver {
+    api: Api<Pod>,
+    namespace: String,
+    pod_name: String,
+    container: String,
+    options: RunOptions,
+    events: mpsc::UnboundedSender<RunEvent>,
+    log_sender: Option<mpsc::Sender<Result<bytes::Bytes, TransportError>>>,
+    requests: RequestCounter,
+    started: Instant,
+    ever_running: bool,
+}
+
+/// Where the watch loop ended.
+struct Finished {
+    exit: ExitStatus,
+    logs: Option<AbortOnDropHandle<LogSummary>>,
+    terminated: watch::Sender<bool>,
+    timings: RunTimings,
+    resyncs: u32,
+}
+
+impl Driver {
+    async fn drive(mut self, pod: Pod, mut guard: CleanupGuard) -> Result<RunOutcome, TransportError> {
+        let _ = self.events.send(RunEvent::Created {
+            pod: self.pod_name.clone(),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+        });
+        match self.watch_until_finished(pod).await {
+            Ok(finished) => {
+                guard.set_mode(DeleteMode::Immediate);
+                let _ = finished.terminated.send(true);
+                let logs = match finished.logs {
+                    Some(task) => task.await.ok(),
+                    None => None,
+                };
+                guard.run_now(DeleteMode::Immediate).await;
+                let mut timings = finished.timings;
+                timings.total = self.started.elapsed();
+                Ok(RunOutcome {
+                    namespace: self.namespace,
+                    pod: self.pod_name,
+                    exit: finished.exit,
+                    logs,
+                    api_requests: self.requests.get(),
+                    watch_resyncs: finished.resyncs,
+                    timings,
+                })
+            }
+            Err(error) => {
+                let mode = if self.ever_running { DeleteMode::Graceful } else { DeleteMode::Immediate };
+                tracing::debug!(pod = %self.pod_name, %error, "run failed; deleting");
+                guard.run_now(mode).await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn watch_until_finished(&mut self, mut pod: Pod) -> Result<Finished, TransportError> {
+        let version = pod.metadata.resource_version.clone().unwrap_or_default();
+        let mut watch = PodWatch::new(self.api.clone(), &self.namespace, &self.pod_name, &version);
+        let (terminated, terminated_rx) = watch::channel(false);
+        let start_deadline = self.started + self.options.start_timeout;
+        let mut run_deadline: Option<Instant> = None;
+        let mut running_since: Option<Instant> = None;
+        let mut last: Option<Progress> = None;
+        let mut blocked: Option<(Instant, Blocker)> = None;
+        let mut logs: Option<AbortOnDropHandle<LogSummary>> = None;
+        loop {
+            let progress = Progress::of(&pod, &self.container);
+            if last.as_ref() != Some(&progress) {
+                self.emit(&progress);
+                last = Some(progress.clone());
+            }
+            let now = Instant::now();
+            match &progress {
+                Progress::Finished(exit) => {
+                    if logs.is_none() {
+                        logs = self.follow_logs(terminated_rx.clone());
+                    }
+                    let _ = terminated.send(true);
+                    return Ok(Finished {
+                        exit: exit.clone(),
+                        logs,
+                        terminated,
+                        timings: RunTimings {
+                            start: running_since.map(|at| at - self.started),
+                            run: running_since.map(|at| now - at),
+                            total: Duration::ZERO,
+                        },
+                        resyncs: watch.resyncs(),
+                    });
+                }
+                Progress::Running => {
+                    blocked = None;
+                    if run_deadline.is_none() {
+                        self.ever_running = true;
+                        running_since = Some(now);
+                        run_deadline = Some(now + self.options.run_timeout);
+                        logs = self.follow_logs(terminated_rx.clone());
+                    }
+                }
+                Progress::Pending(_) => match blocker(&pod) {
+                    Some(found) => {
+                        let since = blocked.as_ref().map_or(now, |(since, _)| *since);
+                        blocked = Some((since, found));
+                    }
+                    None => blocked = None,
+                },
+            }
+            let fail_at = blocked.as_ref().map(|(since, found)| *since + self.grace(found));
+            if let (Some(at), Some((_, found))) = (fail_at, &blocked)
+                && at <= now
+            {
+                return Err(self.blocked_error(found));
+            }
+            let deadline = run_deadline.unwrap_or(start_deadline);
+            let recheck = fail_at.unwrap_or(deadline);
+            tokio::select! {
+                update = watch.next() => match update? {
+                    PodUpdate::Changed(next) => pod = *next,
+                    PodUpdate::Deleted(last_state) => {
+                        if matches!(Progress::of(&last_state, &self.container), Progress::Finished(_)) {
+                            pod = *last_state;
+                        } else {
+                            return Err(self.vanished(&progress));
+                        }
+                    }
+                    PodUpdate::Gone => return Err(self.vanished(&progress)),
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(match run_deadline {
+                        Some(_) => TransportError::RunTimeout {
+                            namespace: self.namespace.clone(),
+                            pod: self.pod_name.clone(),
+                            timeout: self.options.run_timeout,
+                        },
+                        None => TransportError::StartTimeout {
+                            namespace: self.namespace.clone(),
+                            pod: self.pod_name.clone(),
+                            timeout: self.options.start_timeout,
+                            last_state: describe(&progress),
+                        },
+                    });
+                }
+                () = tokio::time::sleep_until(recheck), if fail_at.is_some() => {}
+            }
+        }
+    }
+
+    fn emit(&self, progress: &Progress) {
+        let event = match progress {
+            Progress::Pending(reason) => RunEvent::Pending(reason.clone()),
+            Progress::Running => RunEvent::Running,
+            Progress::Finished(exit) => RunEvent::Finished(exit.clone()),
+        };
+        tracing::debug!(pod = %self.pod_name, ?event, "run event");
+        let _ = self.events.send(event);
+    }
+
+    fn follow_logs(&mut self, terminated: watch::Receiver<bool>) -> Option<AbortOnDropHandle<LogSummary>> {
+        let sender = self.log_sender.take()?;
+        let follower = LogFollower {
+            api: self.api.clone(),
+            namespace: self.namespace.clone(),
+            pod: self.pod_name.clone(),
+            container: self.container.clone(),
+            sender,
+            terminated,
+        };
+        Some(AbortOnDropHandle::new(tokio::spawn(follower.run())))
+    }
+
+    fn grace(&self, blocker: &Blocker) -> Duration {
+        match blocker {
+            Blocker::Container { .. } => self.options.image_error_grace,
+            Blocker::Unschedulable { .. } => self.options.unschedulable_grace,
+        }
+    }
+
+    fn blocked_error(&self, blocker: &Blocker) -> TransportError {
+        match blocker {
+            Blocker::Container { reason, message } => TransportError::CannotStart {
+                namespace: self.namespace.clone(),
+                pod: self.pod_name.clone(),
+                reason: reason.clone(),
+                message: message.clone(),
+            },
+            Blocker::Unschedulable { message } => TransportError::Unschedulable {
+                namespace: self.namespace.clone(),
+                pod: self.pod_name.clone(),
+                message: message.clone(),
+            },
+        }
+    }
+
+    fn vanished(&self, progress: &Progress) -> TransportError {
+        TransportError::PodVanished {
+            namespace: self.namespace.clone(),
+            pod: self.pod_name.clone(),
+            last_state: describe(progress),
+        }
+    }
+}
+
+fn describe(progress: &Progress) -> String {
+    match progress {
+        Progress::Pending(reason) => format!("Pending, {reason}"),
+        Progress::Running => "Running".to_owned(),
+        Progress::Finished(exit) => format!("Finished, {exit}"),
+    }
+}

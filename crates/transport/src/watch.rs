@@ -1,0 +1,181 @@
+//! One watch on one pod, resumed across disconnects and `410 Gone`.
+//!
+//! Why a raw watch instead of kube's `watcher`: we already hold the pod's
+//! `resourceVersion` from the create reply, so the watch starts right there
+//! without an initial list (one request instead of two), and the rules for
+//! losing nothing are short enough to own:
+//!
+//! - the stream ends (server timeout, API server restart, reset): watch again
+//!   from the last resourceVersion seen — events in between are replayed;
+//! - the server says that version is too old (`410 Gone`, as an event or as
+//!   the response): read the pod once (`GET`), report it, and watch from its
+//!   version — a terminal state reached meanwhile is in that read;
+//! - connection errors back off (200 ms doubling to 5 s) without limit: the
+//!   caller's start and run timeouts bound the wait, not the watch.
+
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{WatchEvent, WatchParams};
+
+use crate::TransportError;
+use crate::error::{is_transient, status_code};
+
+/// Server-side timeout of one watch request; the watch is re-issued after it.
+const WATCH_TIMEOUT_SECS: u32 = 240;
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What the watch saw.
+#[derive(Debug)]
+pub(crate) enum PodUpdate {
+    /// The pod's latest state.
+    Changed(Box<Pod>),
+    /// The pod was deleted; its last state.
+    Deleted(Box<Pod>),
+    /// After a resync, the pod no longer exists.
+    Gone,
+}
+
+/// A resumable watch on a single pod.
+pub(crate) struct PodWatch {
+    api: Api<Pod>,
+    name: String,
+    namespace: String,
+    resource_version: String,
+    stream: Option<BoxStream<'static, Result<WatchEvent<Pod>, kube::Error>>>,
+    failures: u32,
+    resyncs: u32,
+}
+
+impl PodWatch {
+    /// Watches `name` starting after `resource_version` (from the create reply).
+    pub(crate) fn new(api: Api<Pod>, namespace: &str, name: &str, resource_version: &str) -> Self {
+        Self {
+            api,
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            resource_version: resource_version.to_owned(),
+            stream: None,
+            failures: 0,
+            resyncs: 0,
+        }
+    }
+
+    /// How often the watch had to fall back to a fresh read (410 Gone).
+    pub(crate) fn resyncs(&self) -> u32 {
+        self.resyncs
+    }
+
+    /// The next change of the pod. Only non-transient API failures (e.g. 403)
+    /// are errors; everything else is retried until the caller gives up.
+    pub(crate) async fn next(&mut self) -> Result<PodUpdate, TransportError> {
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                if let Some(update) = self.open().await? {
+                    return Ok(update);
+                }
+                continue;
+            };
+            match stream.next().await {
+                Some(Ok(WatchEvent::Added(pod) | WatchEvent::Modified(pod))) => {
+                    self.failures = 0;
+                    self.remember_version(&pod);
+                    return Ok(PodUpdate::Changed(Box::new(pod)));
+                }
+                Some(Ok(WatchEvent::Deleted(pod))) => {
+                    self.remember_version(&pod);
+                    return Ok(PodUpdate::Deleted(Box::new(pod)));
+                }
+                Some(Ok(WatchEvent::Bookmark(bookmark))) => {
+                    self.resource_version = bookmark.metadata.resource_version;
+                }
+                Some(Ok(WatchEvent::Error(status))) if status.code == 410 => {
+                    self.stream = None;
+                    return self.resync().await;
+                }
+                Some(Ok(WatchEvent::Error(status))) => {
+                    tracing::debug!(pod = %self.name, ?status, "watch error event; re-watching");
+                    self.stream = None;
+                    self.back_off().await;
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(pod = %self.name, %error, "watch stream broke; re-watching");
+                    self.stream = None;
+                    self.back_off().await;
+                }
+                None => {
+                    // Server-side timeout or a closed connection: resume.
+                    self.stream = None;
+                }
+            }
+        }
+    }
+
+    /// Starts a watch request; a `410` answer yields the resynced state instead.
+    async fn open(&mut self) -> Result<Option<PodUpdate>, TransportError> {
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={}", self.name))
+            .timeout(WATCH_TIMEOUT_SECS);
+        match self.api.watch(&params, &self.resource_version).await {
+            Ok(stream) => {
+                self.stream = Some(stream.boxed());
+                Ok(None)
+            }
+            Err(error) if status_code(&error) == Some(410) => self.resync().await.map(Some),
+            Err(error) if is_transient(&error) => {
+                tracing::debug!(pod = %self.name, %error, "cannot watch yet; backing off");
+                self.back_off().await;
+                Ok(None)
+            }
+            Err(error) => Err(TransportError::Api {
+                action: "watch",
+                kind: "pod",
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                source: error,
+            }),
+        }
+    }
+
+    /// Reads the pod after the watch lost its place and reports its state.
+    async fn resync(&mut self) -> Result<PodUpdate, TransportError> {
+        self.resyncs += 1;
+        loop {
+            match self.api.get_opt(&self.name).await {
+                Ok(Some(pod)) => {
+                    self.remember_version(&pod);
+                    return Ok(PodUpdate::Changed(Box::new(pod)));
+                }
+                Ok(None) => return Ok(PodUpdate::Gone),
+                Err(error) if is_transient(&error) => self.back_off().await,
+                Err(error) => {
+                    return Err(TransportError::Api {
+                        action: "get",
+                        kind: "pod",
+                        namespace: self.namespace.clone(),
+                        name: self.name.clone(),
+                        source: error,
+                    });
+                }
+            }
+        }
+    }
+
+    fn remember_version(&mut self, pod: &Pod) {
+        if let Some(version) = &pod.metadata.resource_version {
+            self.resource_version.clone_from(version);
+        }
+    }
+
+    async fn back_off(&mut self) {
+        let delay = MIN_BACKOFF
+            .saturating_mul(1 << self.failures.min(5))
+            .min(MAX_BACKOFF);
+        self.failures += 1;
+        tokio::time::sleep(delay).await;
+    }
+}
