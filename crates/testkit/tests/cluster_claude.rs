@@ -194,12 +194,16 @@ async fn cluster_claude_in_pod_runs_a_bash_tool_call() {
     )
     .await;
 
-    assert_eq!(result["is_error"], false, "{result}");
-    assert_eq!(result["result"], "the check printed 42");
     let sent = endpoint.messages_requests();
     assert_eq!(sent.len(), 2, "{sent:#?}");
     let tool_results = sent[1].tool_results();
-    assert_eq!(tool_results.len(), 1);
-    assert_eq!(tool_results[0].content.trim(), "result-42 uid-1000");
+    assert_eq!(tool_results.len(), 1, "{tool_results:#?}");
+    assert_eq!(
+        tool_results[0].content.trim(),
+        "result-42 uid-1000",
+        "{tool_results:#?}"
+    );
+    assert_eq!(result["is_error"], false, "{result}");
+    assert_eq!(result["result"], "the check printed 42");
     assert!(!tool_results[0].is_error);
 }

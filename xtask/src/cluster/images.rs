@@ -24,6 +24,7 @@ use super::kubernetes::PAUSE_BINARY;
 use super::layout::Layout;
 
 const BUSYBOX: &str = "/bin/busybox";
+const BASH: &str = "/bin/bash";
 
 /// One file-system entry of an image's single layer.
 #[derive(Debug)]
@@ -182,10 +183,12 @@ fn busybox_recipe() -> anyhow::Result<Recipe> {
 }
 
 /// busybox + the glibc libraries `claude` links (found with ldd) + the
-/// binary, run as a non-root user with a writable home.
+/// binary, run as a non-root user with a writable home. The CLI's Bash tool
+/// refuses busybox `sh` ("No suitable shell found"), so the host's `bash`
+/// (an essential Debian package) and its libraries go in too.
 fn claude_runner_recipe(claude: &Path) -> anyhow::Result<Recipe> {
     let uid = CLAUDE_RUNNER_UID;
-    let passwd = format!("{ROOT_PASSWD}agent:x:{uid}:{uid}:agent:{CLAUDE_RUNNER_HOME}:/bin/sh\n");
+    let passwd = format!("{ROOT_PASSWD}agent:x:{uid}:{uid}:agent:{CLAUDE_RUNNER_HOME}:{BASH}\n");
     let group = format!("{ROOT_GROUP}agent:x:{uid}:\n");
     let mut entries = busybox_entries(&passwd, &group)?;
     let home = CLAUDE_RUNNER_HOME.trim_start_matches('/');
@@ -199,8 +202,14 @@ fn claude_runner_recipe(claude: &Path) -> anyhow::Result<Recipe> {
         mode: 0o755,
         owner: u64::try_from(uid)?,
     });
+    let mut libraries = linked_libraries(claude)?;
+    for library in linked_libraries(Path::new(BASH))? {
+        if !libraries.contains(&library) {
+            libraries.push(library);
+        }
+    }
     let mut files = Vec::new();
-    for library in linked_libraries(claude)? {
+    for library in libraries {
         let inside = library
             .to_string_lossy()
             .trim_start_matches('/')
@@ -211,6 +220,11 @@ fn claude_runner_recipe(claude: &Path) -> anyhow::Result<Recipe> {
             mode: 0o755,
         });
     }
+    files.push(Entry::Copy {
+        path: BASH.trim_start_matches('/').into(),
+        from: BASH.into(),
+        mode: 0o755,
+    });
     let binary = CLAUDE_RUNNER_BINARY.trim_start_matches('/');
     files.push(Entry::Copy {
         path: binary.into(),
@@ -232,6 +246,7 @@ fn claude_runner_recipe(claude: &Path) -> anyhow::Result<Recipe> {
             "Env": [
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 format!("HOME={CLAUDE_RUNNER_HOME}"),
+                format!("SHELL={BASH}"),
             ],
             "Cmd": [CLAUDE_RUNNER_BINARY, "--version"],
         }),

@@ -113,9 +113,11 @@ impl Layout {
     pub fn saved_sysctls(&self) -> PathBuf {
         self.state.join("sysctls.saved")
     }
-    /// Fixed host paths (kubelet, CNI) that did not exist before `up`.
+    /// Fixed host paths (kubelet, CNI) that did not exist before the first
+    /// `up`. Kept with the logs across `down`, so the leftover check knows
+    /// which of them are ours.
     pub fn created_paths(&self) -> PathBuf {
-        self.state.join("created-paths")
+        self.logs().join("created-host-paths")
     }
     /// Prefixes under which every mount of ours lives.
     pub fn mount_prefixes(&self) -> Vec<PathBuf> {

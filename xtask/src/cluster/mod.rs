@@ -66,13 +66,26 @@ pub fn up(layout: &Layout) -> anyhow::Result<()> {
         daemon.start(layout)?;
     }
     wait_for_file(&Layout::containerd_socket(), &all, layout)?;
-    images::import(&Layout::containerd_socket(), &tarballs)?;
+    // Importing (mostly unpacking the 200 MB runner image) takes seconds; it
+    // overlaps with the kubelet's start-up, which needs no image yet.
+    let import = std::thread::spawn(move || {
+        let importing = Instant::now();
+        images::import(&Layout::containerd_socket(), &tarballs)
+            .map(|()| (tarballs.len(), importing.elapsed()))
+    });
     for daemon in &late {
         daemon.start(layout)?;
     }
     eprintln!("==> daemons started, waiting for node {NODE_NAME} to be Ready");
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(wait_until_ready(layout, &all))?;
+    let (count, took) = import
+        .join()
+        .map_err(|_| anyhow::anyhow!("the image import thread panicked"))??;
+    eprintln!(
+        "    imported {count} images into containerd in {:.1} s",
+        took.as_secs_f64()
+    );
     eprintln!(
         "==> cluster up: node Ready in {ready:.1} s (total {total:.1} s)\n    export {KUBECONFIG_ENV}={kubeconfig}\n    export KUBECONFIG={kubeconfig}",
         ready = starting.elapsed().as_secs_f64(),

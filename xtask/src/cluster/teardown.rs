@@ -96,12 +96,9 @@ pub fn leftovers(layout: &Layout) -> Vec<String> {
             found.push(format!("iptables: {rule}"));
         }
     }
-    for path in FIXED_HOST_PATHS
-        .iter()
-        .map(Path::new)
-        .filter(|p| p.exists())
-    {
-        found.push(format!("path {} (kubelet/CNI fixed path)", path.display()));
+    let created = std::fs::read_to_string(layout.created_paths()).unwrap_or_default();
+    for path in created.lines().map(Path::new).filter(|p| p.exists()) {
+        found.push(format!("path {}", path.display()));
     }
     if layout.saved_sysctls().exists() {
         found.push("host sysctls not restored".into());
@@ -110,9 +107,6 @@ pub fn leftovers(layout: &Layout) -> Vec<String> {
         for entry in entries.flatten().filter(|e| e.file_name() != "logs") {
             found.push(format!("state {}", entry.path().display()));
         }
-    }
-    if Path::new(CONTAINERD_RUN_DIR).exists() {
-        found.push(format!("path {CONTAINERD_RUN_DIR}"));
     }
     found
 }
@@ -127,8 +121,10 @@ pub fn record_created_paths(layout: &Layout) -> anyhow::Result<()> {
             listed.push('\n');
         }
     }
-    listed.push_str(CONTAINERD_RUN_DIR);
-    listed.push('\n');
+    if !listed.lines().any(|l| l == CONTAINERD_RUN_DIR) {
+        listed.push_str(CONTAINERD_RUN_DIR);
+        listed.push('\n');
+    }
     super::host::write_atomic(&file, listed)
 }
 
