@@ -15,6 +15,20 @@
 //!
 //! ```
 //! use agentpod::prelude::*;
+//! use std::time::SystemTime;
+//!
+//! // Describe the run once…
+//! let request = ClaudeRequest { max_turns: Some(3), ..ClaudeRequest::new("Summarise README.md") };
+//! let command = ClaudeCommand::build(&request, &BuildOptions::default())?;
+//!
+//! // …and render the pod that runs it.
+//! let rendered = AgentPodSpec::new("agentpod.local/claude-runner:2.1.328")
+//!     .name("summarise-readme")
+//!     .namespace("agents")
+//!     .command(command.argv().iter().cloned())
+//!     .render(SystemTime::UNIX_EPOCH)?;
+//! assert_eq!(rendered.name(), "summarise-readme");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #[cfg(feature = "podspec")]
@@ -26,4 +40,16 @@ pub use agentpod_podspec as podspec;
 pub use agentpod_claude_args as claude_args;
 
 /// The names most programs need, in one import.
-pub mod prelude {}
+pub mod prelude {
+    #[cfg(feature = "podspec")]
+    pub use agentpod_podspec::{
+        AgentPodSpec, EnvVar as PodEnvVar, Hardening, ImagePullPolicy, PodSpecError, RenderedPod,
+        Resources, Volume, VolumeMount,
+    };
+
+    #[cfg(feature = "claude-args")]
+    pub use agentpod_claude_args::{
+        BuildOptions, ClaudeArgsError, ClaudeCommand, ClaudeOutput, ClaudeRequest, Credentials,
+        OutputFormat, PermissionMode, SecretRef,
+    };
+}
