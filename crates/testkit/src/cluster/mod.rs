@@ -29,6 +29,7 @@ pub use error::ClusterError;
 pub use namespace::TestNamespace;
 pub use topology::*;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -78,13 +79,12 @@ impl Cluster {
     /// let Some(cluster) = agentpod_testkit::cluster::Cluster::for_test().await else { return };
     /// # let _ = cluster; }
     /// ```
-    #[allow(
-        clippy::print_stderr,
-        reason = "a skipped test must be visible in the test output"
-    )]
     pub async fn for_test() -> Option<Cluster> {
         let Some(kubeconfig) = Self::configured_kubeconfig() else {
-            eprintln!(
+            // Written to the stderr handle, not with `eprintln!`: libtest
+            // captures the print macros of passing tests, and a skip must show.
+            let _ = writeln!(
+                std::io::stderr().lock(),
                 "SKIPPED (no cluster): {} — run `cargo xtask test` (or `cargo xtask cluster up` and export {KUBECONFIG_ENV})",
                 current_test_name()
             );
@@ -189,4 +189,41 @@ fn current_test_name() -> String {
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("unnamed-test");
     name.rsplit("::").next().unwrap_or(name).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cluster, ClusterError};
+
+    #[tokio::test]
+    async fn a_missing_kubeconfig_is_a_kubeconfig_error() {
+        let error = Cluster::connect("/nonexistent/agentpod/admin.kubeconfig".as_ref())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ClusterError::Kubeconfig { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_refuses_is_unreachable_not_skipped() {
+        let dir = std::env::temp_dir().join(format!("testkit-unreachable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kubeconfig = dir.join("kubeconfig");
+        // Port 1 on loopback: nothing listens there, the connection is refused at once.
+        std::fs::write(
+            &kubeconfig,
+            r#"{"apiVersion":"v1","kind":"Config",
+                "clusters":[{"name":"c","cluster":{"server":"https://127.0.0.1:1","insecure-skip-tls-verify":true}}],
+                "users":[{"name":"u","user":{"token":"t"}}],
+                "contexts":[{"name":"x","context":{"cluster":"c","user":"u"}}],
+                "current-context":"x"}"#,
+        )
+        .unwrap();
+        let error = Cluster::connect(&kubeconfig).await.unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(error, ClusterError::Unreachable { .. }), "{error}");
+        assert!(
+            error.to_string().contains("cargo xtask cluster status"),
+            "{error}"
+        );
+    }
 }
