@@ -53,3 +53,8 @@ pub mod prelude {
         OutputFormat, PermissionMode, SecretRef,
     };
 }
+
+/// Compiles and runs the example in the workspace README, so it cannot rot.
+#[cfg(all(doctest, feature = "podspec", feature = "claude-args"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;
