@@ -22,9 +22,10 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Api, Resource};
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use crate::retry::{RetryPolicy, retry};
 use crate::RUN_TOKEN_ANNOTATION;
+use crate::retry::{RetryPolicy, retry};
 
 /// How a run's objects are deleted.
 ///
@@ -117,7 +118,10 @@ impl CleanupTarget {
     async fn delete_pod(&self, pods: &Api<Pod>, uid: &str, mode: DeleteMode) {
         if mode == DeleteMode::Graceful && !self.policy.grace.is_zero() {
             let grace = u32::try_from(self.policy.grace.as_secs()).unwrap_or(u32::MAX);
-            if !self.delete_one(pods, &self.pod.name, uid, Some(grace)).await {
+            if !self
+                .delete_one(pods, &self.pod.name, uid, Some(grace))
+                .await
+            {
                 return;
             }
             tokio::time::sleep(self.policy.grace).await;
@@ -144,7 +148,9 @@ impl CleanupTarget {
                 true
             }
             // 404: already gone. 409: the name now belongs to another object.
-            Err(failed) if matches!(crate::error::status_code(&failed.error), Some(404 | 409)) => false,
+            Err(failed) if matches!(crate::error::status_code(&failed.error), Some(404 | 409)) => {
+                false
+            }
             Err(failed) => {
                 tracing::warn!(namespace = %self.namespace, name, error = %failed.error,
                     "could not delete; the reaper will remove it after its expiry");
@@ -188,11 +194,17 @@ impl CleanupTarget {
 }
 
 /// Deletes a run's objects when dropped, unless disarmed by a completed cleanup.
+///
+/// While armed it holds a token of the transport's task tracker, so
+/// [`Transport::finish_cleanups`](crate::Transport::finish_cleanups) also
+/// waits for runs that are still alive or whose task is being torn down and
+/// has not spawned its cleanup yet.
 pub(crate) struct CleanupGuard {
     target: Option<CleanupTarget>,
     mode: DeleteMode,
     handle: tokio::runtime::Handle,
     tracker: TaskTracker,
+    _pending: TaskTrackerToken,
 }
 
 impl CleanupGuard {
@@ -202,6 +214,7 @@ impl CleanupGuard {
             target: Some(target),
             mode: DeleteMode::Graceful,
             handle: tokio::runtime::Handle::current(),
+            _pending: tracker.token(),
             tracker,
         }
     }

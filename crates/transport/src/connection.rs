@@ -79,7 +79,10 @@ impl ClusterConnection {
     /// Human description of the settings, used in errors (never contains secrets).
     pub fn describe(&self) -> String {
         let base = match &self.source {
-            Source::Default => "the default kubeconfig ($KUBECONFIG, ~/.kube/config) or in-cluster service account".to_owned(),
+            Source::Default => {
+                "the default kubeconfig ($KUBECONFIG, ~/.kube/config) or in-cluster service account"
+                    .to_owned()
+            }
             Source::File(path) => format!("kubeconfig file {}", path.display()),
             Source::Inline(_) => "inline kubeconfig".to_owned(),
         };
@@ -147,7 +150,9 @@ impl ClusterConnection {
                 reason: error.to_string(),
             }
         })?;
-        let client = builder.with_layer(&CountingLayer::new(counter.clone())).build();
+        let client = builder
+            .with_layer(&CountingLayer::new(counter.clone()))
+            .build();
         Ok(Transport::assemble(client, counter))
     }
 }
@@ -207,16 +212,17 @@ impl Transport {
         self.requests.get()
     }
 
-    /// Cleanups (pod and Secret deletions) started from drop guards that have
-    /// not finished yet.
+    /// Runs and cleanups whose objects may still exist: live runs, runs being
+    /// torn down, and deletions started by drop guards that have not finished.
     pub fn pending_cleanups(&self) -> usize {
         self.cleanups.len()
     }
 
-    /// Waits until every cleanup started so far has finished, at most `timeout`.
-    /// Returns `true` when none is left. Call it before a program exits, since
-    /// tasks still running when the tokio runtime shuts down are cancelled (the
-    /// reaper is the backstop for those).
+    /// Waits until every run and cleanup counted by
+    /// [`pending_cleanups`](Self::pending_cleanups) is done, at most `timeout`.
+    /// Returns `true` when none is left. Call it before a program exits (after
+    /// dropping or finishing its runs): tasks still running when the tokio
+    /// runtime shuts down are cancelled, and the reaper is the backstop for those.
     ///
     /// ```no_run
     /// # async fn f(transport: agentpod_transport::Transport) {
@@ -253,12 +259,16 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.contains("kubeconfig file /nonexistent/agentpod/kubeconfig"), "{error}");
+        assert!(
+            error.contains("kubeconfig file /nonexistent/agentpod/kubeconfig"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
     async fn broken_inline_yaml_is_a_connection_error_without_the_yaml() {
-        let secret_looking = "apiVersion: v1\nkind: Config\nusers: [ {name: u, user: {token: sk-secret-token}";
+        let secret_looking =
+            "apiVersion: v1\nkind: Config\nusers: [ {name: u, user: {token: sk-secret-token}";
         let error = ClusterConnection::inline_kubeconfig(secret_looking)
             .connect()
             .await

@@ -161,14 +161,14 @@ where
                     Ok(existing)
                 }
                 Ok(_) => Err(CreateFailure::Conflict { kind, name }),
-                Err(failed) => Err(CreateFailure::Failed(failed.into_error(
-                    "get", kind, &namespace, &name,
-                ))),
+                Err(failed) => Err(CreateFailure::Failed(
+                    failed.into_error("get", kind, &namespace, &name),
+                )),
             }
         }
-        Err(failed) => Err(CreateFailure::Failed(failed.into_error(
-            "create", kind, &namespace, &name,
-        ))),
+        Err(failed) => Err(CreateFailure::Failed(
+            failed.into_error("create", kind, &namespace, &name),
+        )),
     }
 }
 
@@ -203,7 +203,10 @@ mod tests {
             expires_at: UNIX_EPOCH + Duration::from_secs(3600),
         };
         stamp(&mut r, "tok", Some(&bounds)).unwrap();
-        assert_eq!(r.pod.spec.as_ref().unwrap().active_deadline_seconds, Some(420));
+        assert_eq!(
+            r.pod.spec.as_ref().unwrap().active_deadline_seconds,
+            Some(420)
+        );
         for meta in std::iter::once(&r.pod.metadata).chain(r.secrets.iter().map(|s| &s.metadata)) {
             let a = meta.annotations.as_ref().unwrap();
             assert_eq!(a[RUN_TOKEN_ANNOTATION], "tok");
@@ -222,7 +225,10 @@ mod tests {
             expires_at: UNIX_EPOCH,
         };
         stamp(&mut r, "tok", Some(&bounds)).unwrap();
-        assert_eq!(r.pod.spec.as_ref().unwrap().active_deadline_seconds, Some(30));
+        assert_eq!(
+            r.pod.spec.as_ref().unwrap().active_deadline_seconds,
+            Some(30)
+        );
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub enum TransportError {
         name: String,
         /// The client's error, with Kubernetes' status when there was one.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// A transient failure (429, 5xx, connection reset) outlasted every retry.
@@ -77,14 +77,12 @@ pub enum TransportError {
         attempts: usize,
         /// The last error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     /// An object with the pod's name already exists and the conflict strategy
     /// does not allow another name.
-    #[error(
-        "a {kind} named {namespace}/{name} already exists and is not ours; {hint}"
-    )]
+    #[error("a {kind} named {namespace}/{name} already exists and is not ours; {hint}")]
     NameConflict {
         /// Object kind.
         kind: &'static str,

@@ -24,8 +24,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Api;
 use kube::api::AttachParams;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -177,24 +177,27 @@ impl Transport {
             .map(str::to_owned)
             .collect();
         argv.extend(request.command.iter().cloned());
-        let mut process = match tokio::time::timeout(request.setup_timeout, api.exec(pod, argv, &params)).await {
-            Err(_) => {
-                return Err(TransportError::ExecSetupTimeout {
-                    namespace: namespace.to_owned(),
-                    pod: pod.to_owned(),
-                    timeout: request.setup_timeout,
-                });
-            }
-            Ok(Err(error)) => return Err(failed(error.to_string())),
-            Ok(Ok(process)) => process,
-        };
+        let mut process =
+            match tokio::time::timeout(request.setup_timeout, api.exec(pod, argv, &params)).await {
+                Err(_) => {
+                    return Err(TransportError::ExecSetupTimeout {
+                        namespace: namespace.to_owned(),
+                        pod: pod.to_owned(),
+                        timeout: request.setup_timeout,
+                    });
+                }
+                Ok(Err(error)) => return Err(failed(error.to_string())),
+                Ok(Ok(process)) => process,
+            };
         let (Some(mut stdin), Some(stdout), Some(stderr), Some(status)) = (
             process.stdin(),
             process.stdout(),
             process.stderr(),
             process.take_status(),
         ) else {
-            return Err(failed("the exec session has no stdin/stdout/stderr/status channel".to_owned()));
+            return Err(failed(
+                "the exec session has no stdin/stdout/stderr/status channel".to_owned(),
+            ));
         };
         let limit = request.max_output_bytes;
         let session = async {
@@ -208,7 +211,11 @@ impl Transport {
                 std::future::pending::<Infallible>().await
             };
             let read = async {
-                tokio::join!(read_capped(stdout, limit), read_capped(stderr, limit), status)
+                tokio::join!(
+                    read_capped(stdout, limit),
+                    read_capped(stderr, limit),
+                    status
+                )
             };
             tokio::select! {
                 never = write => match never {},
@@ -227,7 +234,8 @@ impl Transport {
                     });
                 }
             };
-        let status = status.ok_or_else(|| failed("the session ended without an exit status".to_owned()))?;
+        let status =
+            status.ok_or_else(|| failed("the session ended without an exit status".to_owned()))?;
         let exit_code = exit_code(&status).map_err(failed)?;
         Ok(ExecOutput {
             exit_code,
@@ -268,7 +276,11 @@ fn exit_code(status: &Status) -> Result<i32, String> {
             .details
             .as_ref()
             .and_then(|d| d.causes.as_ref())
-            .and_then(|causes| causes.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|causes| {
+                causes
+                    .iter()
+                    .find(|c| c.reason.as_deref() == Some("ExitCode"))
+            })
             .and_then(|cause| cause.message.as_deref())
             .and_then(|message| message.trim().parse().ok());
         return code.ok_or_else(|| format!("NonZeroExitCode without a readable code: {status:?}"));
@@ -290,14 +302,24 @@ mod tests {
 
     #[test]
     fn exit_codes_from_status() {
-        assert_eq!(exit_code(&status(serde_json::json!({"status": "Success"}))), Ok(0));
-        let three = status(serde_json::json!({"status": "Failure", "reason": "NonZeroExitCode",
+        assert_eq!(
+            exit_code(&status(serde_json::json!({"status": "Success"}))),
+            Ok(0)
+        );
+        let three = status(
+            serde_json::json!({"status": "Failure", "reason": "NonZeroExitCode",
             "message": "command terminated with non-zero exit code: error executing command [sh], exit code 3",
-            "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}}));
+            "details": {"causes": [{"reason": "ExitCode", "message": "3"}]}}),
+        );
         assert_eq!(exit_code(&three), Ok(3));
-        let internal = status(serde_json::json!({"status": "Failure", "reason": "InternalError",
-            "message": "executable file not found"}));
-        assert_eq!(exit_code(&internal), Err("InternalError: executable file not found".to_owned()));
+        let internal = status(
+            serde_json::json!({"status": "Failure", "reason": "InternalError",
+            "message": "executable file not found"}),
+        );
+        assert_eq!(
+            exit_code(&internal),
+            Err("InternalError: executable file not found".to_owned())
+        );
     }
 
     #[tokio::test]

@@ -169,7 +169,10 @@ mod tests {
         assert_eq!(exit.code, None);
         assert!(exit.deadline_exceeded());
         assert!(!exit.success());
-        assert!(exit.to_string().starts_with("no exit code, pod DeadlineExceeded"));
+        assert!(
+            exit.to_string()
+                .starts_with("no exit code, pod DeadlineExceeded")
+        );
     }
 
     #[test]

@@ -29,8 +29,8 @@ use kube::Api;
 use kube::api::LogParams;
 use tokio::sync::{mpsc, watch};
 
-use crate::error::is_transient;
 use crate::TransportError;
+use crate::error::is_transient;
 
 /// Largest chunk handed to the consumer.
 pub const CHUNK_BYTES: usize = 64 * 1024;
@@ -39,8 +39,8 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 /// container as terminated before treating the end as a disconnect.
 const TERMINATION_SETTLE: Duration = Duration::from_secs(3);
 /// How often a broken read is reopened before giving up.
-const MAX_REOPENS: u32 = 30;
-const REOPEN_DELAY: Duration = Duration::from_millis(500);
+const MAX_REOPENS: u32 = 60;
+const REOPEN_DELAY: Duration = Duration::from_secs(1);
 
 /// The container's output as it is produced: a stream of byte chunks.
 ///
@@ -111,7 +111,11 @@ struct ReadEnd {
 impl LogFollower {
     /// Runs until the log is delivered, the consumer leaves, or reading fails.
     pub(crate) async fn run(mut self) -> LogSummary {
-        let mut summary = LogSummary { bytes: 0, complete: false, reads: 0 };
+        let mut summary = LogSummary {
+            bytes: 0,
+            complete: false,
+            reads: 0,
+        };
         let mut failures = 0;
         loop {
             let final_read = *self.terminated.borrow();
@@ -165,21 +169,27 @@ impl LogFollower {
     }
 
     /// Copies one response body to the consumer, skipping what it already has.
-    async fn pump(
-        &self,
-        reader: impl futures::AsyncBufRead,
-        delivered: &mut u64,
-    ) -> ReadEnd {
+    async fn pump(&self, reader: impl futures::AsyncBufRead, delivered: &mut u64) -> ReadEnd {
         let mut reader = std::pin::pin!(reader);
         let mut buffer = vec![0u8; CHUNK_BYTES];
         let mut seen: u64 = 0;
         loop {
             let read = match reader.read(&mut buffer).await {
-                Ok(0) => return ReadEnd { seen, clean: true, consumer_gone: false },
+                Ok(0) => {
+                    return ReadEnd {
+                        seen,
+                        clean: true,
+                        consumer_gone: false,
+                    };
+                }
                 Ok(read) => read,
                 Err(error) => {
                     tracing::debug!(pod = %self.pod, %error, "log stream broke");
-                    return ReadEnd { seen, clean: false, consumer_gone: false };
+                    return ReadEnd {
+                        seen,
+                        clean: false,
+                        consumer_gone: false,
+                    };
                 }
             };
             let start = seen;
@@ -192,7 +202,11 @@ impl LogFollower {
             let chunk = Bytes::copy_from_slice(&buffer[skip..read]);
             *delivered += chunk.len() as u64;
             if self.sender.send(Ok(chunk)).await.is_err() {
-                return ReadEnd { seen, clean: false, consumer_gone: true };
+                return ReadEnd {
+                    seen,
+                    clean: false,
+                    consumer_gone: true,
+                };
             }
         }
     }
@@ -203,7 +217,7 @@ impl LogFollower {
             kind: "pod",
             namespace: self.namespace.clone(),
             name: self.pod.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }

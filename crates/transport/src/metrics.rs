@@ -115,9 +115,6 @@ impl tower::Service<Request<Body>> for SharedClient {
 
 /// A client that sends through `shared` and counts its own requests in `counter`.
 pub(crate) fn scoped_client(shared: &kube::Client, counter: RequestCounter) -> kube::Client {
-    let service = tower::Layer::layer(
-        &CountingLayer::new(counter),
-        SharedClient(shared.clone()),
-    );
+    let service = tower::Layer::layer(&CountingLayer::new(counter), SharedClient(shared.clone()));
     kube::Client::new(service, shared.default_namespace().to_owned())
 }

@@ -56,7 +56,9 @@ impl std::fmt::Display for PendingReason {
         match self {
             Self::Scheduling => f.write_str("scheduling"),
             Self::Unschedulable { message } => write!(f, "Unschedulable: {message}"),
-            Self::ContainerCreating => f.write_str("ContainerCreating (pulling image, mounting volumes)"),
+            Self::ContainerCreating => {
+                f.write_str("ContainerCreating (pulling image, mounting volumes)")
+            }
             Self::Waiting { reason, message } if message.is_empty() => f.write_str(reason),
             Self::Waiting { reason, message } => write!(f, "{reason}: {message}"),
         }
@@ -121,10 +123,12 @@ pub(crate) fn blocker(pod: &Pod) -> Option<Blocker> {
     all_statuses(pod).find_map(|status| {
         let waiting = status.state.as_ref()?.waiting.as_ref()?;
         let reason = waiting.reason.as_deref()?;
-        FATAL_WAITING_REASONS.contains(&reason).then(|| Blocker::Container {
-            reason: reason.to_owned(),
-            message: waiting.message.clone().unwrap_or_default(),
-        })
+        FATAL_WAITING_REASONS
+            .contains(&reason)
+            .then(|| Blocker::Container {
+                reason: reason.to_owned(),
+                message: waiting.message.clone().unwrap_or_default(),
+            })
     })
 }
 
@@ -164,12 +168,18 @@ fn unschedulable_message(pod: &Pod) -> Option<String> {
 }
 
 fn is_scheduled(pod: &Pod) -> bool {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_ref())
+        .is_some()
         || pod
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "PodScheduled" && c.status == "True"))
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "PodScheduled" && c.status == "True")
+            })
 }
 
 #[cfg(test)]
@@ -189,7 +199,10 @@ mod tests {
     #[test]
     fn fresh_pod_is_scheduling() {
         let p = pod(serde_json::json!({"phase": "Pending"}));
-        assert_eq!(Progress::of(&p, "c"), Progress::Pending(PendingReason::Scheduling));
+        assert_eq!(
+            Progress::of(&p, "c"),
+            Progress::Pending(PendingReason::Scheduling)
+        );
         assert_eq!(blocker(&p), None);
     }
 
@@ -201,7 +214,9 @@ mod tests {
         let message = "0/1 nodes are available: 1 node(s) didn't match node selector.".to_owned();
         assert_eq!(
             Progress::of(&p, "c"),
-            Progress::Pending(PendingReason::Unschedulable { message: message.clone() })
+            Progress::Pending(PendingReason::Unschedulable {
+                message: message.clone()
+            })
         );
         assert_eq!(blocker(&p), Some(Blocker::Unschedulable { message }));
     }
@@ -212,7 +227,10 @@ mod tests {
             let p = pod(waiting(reason, "m"));
             assert_eq!(
                 blocker(&p),
-                Some(Blocker::Container { reason: reason.into(), message: "m".into() }),
+                Some(Blocker::Container {
+                    reason: reason.into(),
+                    message: "m".into()
+                }),
                 "{reason}"
             );
         }
@@ -226,21 +244,29 @@ mod tests {
 
     #[test]
     fn init_container_errors_block_too() {
-        let p = pod(serde_json::json!({"phase": "Pending", "initContainerStatuses": [{
+        let p = pod(
+            serde_json::json!({"phase": "Pending", "initContainerStatuses": [{
             "name": "init", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
-            "state": {"waiting": {"reason": "InvalidImageName", "message": "bad"}}}]}));
-        assert!(matches!(blocker(&p), Some(Blocker::Container { reason, .. }) if reason == "InvalidImageName"));
+            "state": {"waiting": {"reason": "InvalidImageName", "message": "bad"}}}]}),
+        );
+        assert!(
+            matches!(blocker(&p), Some(Blocker::Container { reason, .. }) if reason == "InvalidImageName")
+        );
     }
 
     #[test]
     fn running_and_finished() {
-        let running = pod(serde_json::json!({"phase": "Running", "containerStatuses": [{
+        let running = pod(
+            serde_json::json!({"phase": "Running", "containerStatuses": [{
             "name": "c", "ready": true, "restartCount": 0, "image": "i", "imageID": "",
-            "state": {"running": {}}}]}));
+            "state": {"running": {}}}]}),
+        );
         assert_eq!(Progress::of(&running, "c"), Progress::Running);
-        let done = pod(serde_json::json!({"phase": "Succeeded", "containerStatuses": [{
+        let done = pod(
+            serde_json::json!({"phase": "Succeeded", "containerStatuses": [{
             "name": "c", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
-            "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}));
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}),
+        );
         assert!(matches!(Progress::of(&done, "c"), Progress::Finished(e) if e.success()));
     }
 }

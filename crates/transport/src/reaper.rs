@@ -63,13 +63,17 @@ pub(crate) fn verdict(meta: &ObjectMeta, pod: Option<&Pod>, now: SystemTime) -> 
     if expires_at <= now {
         return Verdict::Expired;
     }
-    let killed = pod
-        .and_then(|p| p.status.as_ref())
-        .is_some_and(|s| {
-            s.phase.as_deref() == Some("Failed")
-                && s.reason.as_deref().is_some_and(|r| KILLED_REASONS.contains(&r))
-        });
-    if killed { Verdict::KilledByCluster } else { Verdict::Keep }
+    let killed = pod.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+        s.phase.as_deref() == Some("Failed")
+            && s.reason
+                .as_deref()
+                .is_some_and(|r| KILLED_REASONS.contains(&r))
+    });
+    if killed {
+        Verdict::KilledByCluster
+    } else {
+        Verdict::Keep
+    }
 }
 
 /// Finds and deletes expired or cluster-killed objects with our labels.
@@ -240,7 +244,8 @@ mod tests {
     }
 
     fn pod(phase: &str, reason: Option<&str>) -> Pod {
-        serde_json::from_value(serde_json::json!({"status": {"phase": phase, "reason": reason}})).unwrap()
+        serde_json::from_value(serde_json::json!({"status": {"phase": phase, "reason": reason}}))
+            .unwrap()
     }
 
     const NOW: u64 = 1_767_323_045; // 2026-01-02T03:04:05Z
@@ -248,17 +253,32 @@ mod tests {
     #[test]
     fn expired_objects_go_unexpired_stay() {
         let now = UNIX_EPOCH + Duration::from_secs(NOW);
-        assert_eq!(verdict(&meta(Some("2026-01-02T03:04:04Z")), None, now), Verdict::Expired);
-        assert_eq!(verdict(&meta(Some("2026-01-02T03:04:05Z")), None, now), Verdict::Expired);
-        assert_eq!(verdict(&meta(Some("2026-01-02T03:04:06Z")), None, now), Verdict::Keep);
+        assert_eq!(
+            verdict(&meta(Some("2026-01-02T03:04:04Z")), None, now),
+            Verdict::Expired
+        );
+        assert_eq!(
+            verdict(&meta(Some("2026-01-02T03:04:05Z")), None, now),
+            Verdict::Expired
+        );
+        assert_eq!(
+            verdict(&meta(Some("2026-01-02T03:04:06Z")), None, now),
+            Verdict::Keep
+        );
     }
 
     #[test]
     fn missing_or_garbage_expiry_is_never_deleted() {
         let now = UNIX_EPOCH + Duration::from_secs(NOW);
         let killed = pod("Failed", Some("DeadlineExceeded"));
-        assert_eq!(verdict(&meta(None), Some(&killed), now), Verdict::Unparseable);
-        assert_eq!(verdict(&meta(Some("soon")), Some(&killed), now), Verdict::Unparseable);
+        assert_eq!(
+            verdict(&meta(None), Some(&killed), now),
+            Verdict::Unparseable
+        );
+        assert_eq!(
+            verdict(&meta(Some("soon")), Some(&killed), now),
+            Verdict::Unparseable
+        );
     }
 
     #[test]
@@ -266,10 +286,19 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(NOW);
         let later = meta(Some("2026-01-02T04:00:00Z"));
         for reason in KILLED_REASONS {
-            assert_eq!(verdict(&later, Some(&pod("Failed", Some(reason))), now), Verdict::KilledByCluster);
+            assert_eq!(
+                verdict(&later, Some(&pod("Failed", Some(reason))), now),
+                Verdict::KilledByCluster
+            );
         }
         // A plain failure may still be read by a live run: wait for expiry.
-        assert_eq!(verdict(&later, Some(&pod("Failed", None)), now), Verdict::Keep);
-        assert_eq!(verdict(&later, Some(&pod("Succeeded", None)), now), Verdict::Keep);
+        assert_eq!(
+            verdict(&later, Some(&pod("Failed", None)), now),
+            Verdict::Keep
+        );
+        assert_eq!(
+            verdict(&later, Some(&pod("Succeeded", None)), now),
+            Verdict::Keep
+        );
     }
 }

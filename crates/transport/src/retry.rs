@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
-use crate::error::is_transient;
 use crate::TransportError;
+use crate::error::is_transient;
 
 /// How often and how patiently a transient failure (429, 5xx, connection
 /// error) is retried.
@@ -97,7 +97,7 @@ impl Failed {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
                 attempts: self.attempts,
-                source: self.error,
+                source: Box::new(self.error),
             }
         } else {
             TransportError::Api {
@@ -105,7 +105,7 @@ impl Failed {
                 kind,
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
-                source: self.error,
+                source: Box::new(self.error),
             }
         }
     }

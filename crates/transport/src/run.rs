@@ -232,7 +232,13 @@ impl Transport {
             .container
             .clone()
             .or_else(|| {
-                rendered.pod.spec.as_ref()?.containers.first().map(|c| c.name.clone())
+                rendered
+                    .pod
+                    .spec
+                    .as_ref()?
+                    .containers
+                    .first()
+                    .map(|c| c.name.clone())
             })
             .unwrap_or_default();
         let (event_sender, events) = mpsc::unbounded_channel();
@@ -293,11 +299,17 @@ impl Transport {
                 client: client.clone(),
                 namespace: rendered.namespace().to_owned(),
                 token: token.clone(),
-                pod: Owned { name: rendered.name().to_owned(), uid: None },
+                pod: Owned {
+                    name: rendered.name().to_owned(),
+                    uid: None,
+                },
                 secrets: rendered
                     .secrets
                     .iter()
-                    .map(|s| Owned { name: s.metadata.name.clone().unwrap_or_default(), uid: None })
+                    .map(|s| Owned {
+                        name: s.metadata.name.clone().unwrap_or_default(),
+                        uid: None,
+                    })
                     .collect(),
                 policy: options.cleanup.clone(),
                 retry: options.retry.clone(),
@@ -313,8 +325,12 @@ impl Transport {
                             namespace: rendered.namespace().to_owned(),
                             name,
                             hint: match source {
-                                PodSource::Rendered(_) => "pass the AgentPodSpec with a generated name (PodName::generated) so the transport can pick another, or delete the object",
-                                PodSource::Spec(_) => "use a generated name (PodName::generated) or delete the object",
+                                PodSource::Rendered(_) => {
+                                    "pass the AgentPodSpec with a generated name (PodName::generated) so the transport can pick another, or delete the object"
+                                }
+                                PodSource::Spec(_) => {
+                                    "use a generated name (PodName::generated) or delete the object"
+                                }
                             },
                         });
                     }
@@ -330,17 +346,30 @@ impl Transport {
 }
 
 fn validate(rendered: &RenderedPod) -> Result<(), TransportError> {
-    let invalid = |reason: &str| Err(TransportError::InvalidPod { reason: reason.to_owned() });
+    let invalid = |reason: &str| {
+        Err(TransportError::InvalidPod {
+            reason: reason.to_owned(),
+        })
+    };
     if rendered.name().is_empty() {
         return invalid("the pod has no name");
     }
     if rendered.namespace().is_empty() {
         return invalid("the pod has no namespace");
     }
-    if rendered.pod.spec.as_ref().is_none_or(|s| s.containers.is_empty()) {
+    if rendered
+        .pod
+        .spec
+        .as_ref()
+        .is_none_or(|s| s.containers.is_empty())
+    {
         return invalid("the pod has no containers");
     }
-    if rendered.secrets.iter().any(|s| s.metadata.name.as_deref().unwrap_or("").is_empty()) {
+    if rendered
+        .secrets
+        .iter()
+        .any(|s| s.metadata.name.as_deref().unwrap_or("").is_empty())
+    {
         return invalid("a Secret has no name");
     }
     Ok(())
@@ -370,7 +399,11 @@ struct Finished {
 }
 
 impl Driver {
-    async fn drive(mut self, pod: Pod, mut guard: CleanupGuard) -> Result<RunOutcome, TransportError> {
+    async fn drive(
+        mut self,
+        pod: Pod,
+        mut guard: CleanupGuard,
+    ) -> Result<RunOutcome, TransportError> {
         let _ = self.events.send(RunEvent::Created {
             pod: self.pod_name.clone(),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
@@ -397,7 +430,11 @@ impl Driver {
                 })
             }
             Err(error) => {
-                let mode = if self.ever_running { DeleteMode::Graceful } else { DeleteMode::Immediate };
+                let mode = if self.ever_running {
+                    DeleteMode::Graceful
+                } else {
+                    DeleteMode::Immediate
+                };
                 tracing::debug!(pod = %self.pod_name, %error, "run failed; deleting");
                 guard.run_now(mode).await;
                 Err(error)
@@ -418,6 +455,19 @@ impl Driver {
         loop {
             let progress = Progress::of(&pod, &self.container);
             if last.as_ref() != Some(&progress) {
+                // A container that ran between two snapshots still ran:
+                // report Running before its end so the event order holds.
+                if let Progress::Finished(exit) = &progress
+                    && exit.code.is_some()
+                    && !matches!(
+                        exit.reason.as_deref(),
+                        Some("StartError" | "ContainerCannotRun")
+                    )
+                    && !self.ever_running
+                {
+                    self.ever_running = true;
+                    self.emit(&Progress::Running);
+                }
                 self.emit(&progress);
                 last = Some(progress.clone());
             }
@@ -457,7 +507,9 @@ impl Driver {
                     None => blocked = None,
                 },
             }
-            let fail_at = blocked.as_ref().map(|(since, found)| *since + self.grace(found));
+            let fail_at = blocked
+                .as_ref()
+                .map(|(since, found)| *since + self.grace(found));
             if let (Some(at), Some((_, found))) = (fail_at, &blocked)
                 && at <= now
             {
@@ -507,7 +559,10 @@ impl Driver {
         let _ = self.events.send(event);
     }
 
-    fn follow_logs(&mut self, terminated: watch::Receiver<bool>) -> Option<AbortOnDropHandle<LogSummary>> {
+    fn follow_logs(
+        &mut self,
+        terminated: watch::Receiver<bool>,
+    ) -> Option<AbortOnDropHandle<LogSummary>> {
         let sender = self.log_sender.take()?;
         let follower = LogFollower {
             api: self.api.clone(),

@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{WatchEvent, WatchParams};
@@ -136,7 +136,7 @@ impl PodWatch {
                 kind: "pod",
                 namespace: self.namespace.clone(),
                 name: self.name.clone(),
-                source: error,
+                source: Box::new(error),
             }),
         }
     }
@@ -158,7 +158,7 @@ impl PodWatch {
                         kind: "pod",
                         namespace: self.namespace.clone(),
                         name: self.name.clone(),
-                        source: error,
+                        source: Box::new(error),
                     });
                 }
             }

@@ -129,7 +129,8 @@ impl Transport {
         let _turn = lock.lock().await;
         let deadline = Instant::now() + options.start_timeout;
         let pods: Api<Pod> = Api::namespaced(self.client(), &namespace);
-        let api_error = |action, f: crate::retry::Failed| f.into_error(action, "pod", &namespace, &name);
+        let api_error =
+            |action, f: crate::retry::Failed| f.into_error(action, "pod", &namespace, &name);
         loop {
             let existing = retry(&options.retry, "get worker", || pods.get_opt(&name))
                 .await
@@ -171,18 +172,32 @@ impl Transport {
             client: self.client(),
             namespace: rendered.namespace().to_owned(),
             token: token.clone(),
-            pod: Owned { name: rendered.name().to_owned(), uid: None },
+            pod: Owned {
+                name: rendered.name().to_owned(),
+                uid: None,
+            },
             secrets: rendered
                 .secrets
                 .iter()
-                .map(|s| Owned { name: s.metadata.name.clone().unwrap_or_default(), uid: None })
+                .map(|s| Owned {
+                    name: s.metadata.name.clone().unwrap_or_default(),
+                    uid: None,
+                })
                 .collect(),
             policy: CleanupPolicy::default(),
             retry: options.retry.clone(),
         };
         // Guards the half-created state only; a created worker outlives the call.
         let mut guard = CleanupGuard::new(target, self.tracker().clone());
-        match create_all(&self.client(), &rendered, &token, &options.retry, &mut guard).await {
+        match create_all(
+            &self.client(),
+            &rendered,
+            &token,
+            &options.retry,
+            &mut guard,
+        )
+        .await
+        {
             Ok(pod) => {
                 guard.disarm();
                 Ok(Some(pod))
@@ -209,22 +224,43 @@ impl Transport {
         let name = rendered.name();
         let now = DeleteParams {
             grace_period_seconds: Some(0),
-            preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
+            preconditions: Some(Preconditions {
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
             ..DeleteParams::background()
         };
-        match retry(&options.retry, "delete dead worker", || pods.delete(name, &now)).await {
+        match retry(&options.retry, "delete dead worker", || {
+            pods.delete(name, &now)
+        })
+        .await
+        {
             Ok(_) => {}
             Err(f) if matches!(status_code(&f.error), Some(404 | 409)) => {}
             Err(f) => return Err(f.into_error("delete", "pod", rendered.namespace(), name)),
         }
         let secrets: Api<Secret> = Api::namespaced(self.client(), rendered.namespace());
-        let plain = DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::background() };
+        let plain = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::background()
+        };
         for secret in &rendered.secrets {
             let secret_name = secret.metadata.name.clone().unwrap_or_default();
-            match retry(&options.retry, "delete worker secret", || secrets.delete(&secret_name, &plain)).await {
+            match retry(&options.retry, "delete worker secret", || {
+                secrets.delete(&secret_name, &plain)
+            })
+            .await
+            {
                 Ok(_) => {}
                 Err(f) if status_code(&f.error) == Some(404) => {}
-                Err(f) => return Err(f.into_error("delete", "secret", rendered.namespace(), &secret_name)),
+                Err(f) => {
+                    return Err(f.into_error(
+                        "delete",
+                        "secret",
+                        rendered.namespace(),
+                        &secret_name,
+                    ));
+                }
             }
         }
         Ok(())

@@ -1,0 +1,149 @@
+//! Watch and log resumption: the API server is restarted while a run is in
+//! flight (and finishes while the server is down); the result still arrives,
+//! with the exit code and the complete log. Alone in its binary because it
+//! takes the API server away from everyone for a few seconds.
+//!
+//! Runs with `cargo xtask test`; skips loudly under plain `cargo test`.
+//!
+//! The restart reuses the daemon's recorded PID file and command line (see
+//! `xtask/src/cluster/daemons.rs`) and records the new PID there, so
+//! `cargo xtask cluster down` still stops it.
+
+#![allow(clippy::expect_used, clippy::print_stderr, reason = "test code")]
+
+mod support;
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agentpod_testkit::cluster::NODE_NETNS;
+use agentpod_transport::{RunEvent, RunOptions};
+use futures::StreamExt;
+
+/// How long the API server stays down (the pod finishes meanwhile).
+const DOWNTIME: Duration = Duration::from_secs(8);
+
+fn state_dir(kubeconfig: &Path) -> PathBuf {
+    kubeconfig
+        .parent()
+        .expect("kubeconfig lives in the state dir")
+        .to_path_buf()
+}
+
+fn apiserver_pid(state: &Path) -> u32 {
+    std::fs::read_to_string(state.join("pids/kube-apiserver.pid"))
+        .expect("apiserver pid file")
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+/// Stops the API server and returns its command line.
+fn stop_apiserver(state: &Path) -> Vec<String> {
+    let pid = apiserver_pid(state);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|part| !part.is_empty())
+        .map(|part| String::from_utf8_lossy(part).into_owned())
+        .collect();
+    assert!(argv[0].ends_with("kube-apiserver"), "{argv:?}");
+    let status = Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "apiserver did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    argv
+}
+
+/// Starts the API server again exactly as `cargo xtask cluster up` did.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the API server must outlive this test; `cluster down` stops it by its PID file"
+)]
+fn start_apiserver(state: &Path, argv: &[String]) {
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(state.join("logs/kube-apiserver.log"))
+        .expect("apiserver log");
+    let child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{NODE_NETNS}"))
+        .arg("--")
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log fd"))
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .expect("restart apiserver");
+    std::fs::write(
+        state.join("pids/kube-apiserver.pid"),
+        child.id().to_string(),
+    )
+    .expect("pid file");
+}
+
+#[tokio::test]
+async fn cluster_result_survives_an_api_server_restart() {
+    let Some(setup) = support::setup().await else {
+        return;
+    };
+    let state = state_dir(setup.cluster.kubeconfig());
+    let spec = setup
+        .busybox("restart", "echo before; sleep 3; echo survived; exit 4")
+        .secret_env("TOKEN", "x");
+    let mut run = setup
+        .transport
+        .start(
+            spec,
+            RunOptions::default()
+                .start_timeout(Duration::from_secs(60))
+                .run_timeout(Duration::from_secs(120)),
+        )
+        .await
+        .expect("start");
+    let mut events = run.take_events().expect("events");
+    while let Some(event) = events.next().await {
+        if event == RunEvent::Running {
+            break;
+        }
+    }
+    let argv = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || stop_apiserver(&state)
+    })
+    .await
+    .expect("stop");
+    let down_at = Instant::now();
+    tokio::time::sleep(DOWNTIME).await;
+    start_apiserver(&state, &argv);
+    eprintln!("API server was down for {:?}", down_at.elapsed());
+
+    let (outcome, output) =
+        tokio::time::timeout(Duration::from_secs(120), run.wait_with_output(1 << 20))
+            .await
+            .expect("the result arrives after the restart")
+            .expect("run");
+    eprintln!(
+        "result after restart: {}; {:?}; {} API requests; {} resyncs; {:?} since the server went down",
+        outcome.exit,
+        outcome.logs,
+        outcome.api_requests,
+        outcome.watch_resyncs,
+        down_at.elapsed()
+    );
+    assert_eq!(outcome.exit.code, Some(4));
+    assert_eq!(String::from_utf8_lossy(&output), "before\nsurvived\n");
+    assert!(outcome.logs.expect("summary").complete);
+    setup.wait_no_leftovers(Duration::from_secs(20)).await;
+}

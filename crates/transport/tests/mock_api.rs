@@ -1,0 +1,435 @@
+//! Edge cases that a healthy cluster will not produce on demand, against a
+//! scripted in-process API server (a tower service behind a real
+//! `kube::Client`): throttling and 5xx on create, a create whose reply was
+//! lost, a foreign object holding the name, `410 Gone` in the middle of a
+//! watch, a log follow that ends before the container did, and a dropped run.
+//! Every path here also has a real-cluster test where the cluster can
+//! produce it (see `cluster_*.rs`).
+
+#![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentpod_podspec::{AgentPodSpec, RenderedPod};
+use agentpod_transport::{
+    CleanupPolicy, NameConflict, RUN_TOKEN_ANNOTATION, RetryPolicy, RunOptions, Transport,
+    TransportError,
+};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use kube::client::Body;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+type Reply = Response<BoxBody<Bytes, Infallible>>;
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    path: String,
+    query: String,
+    body: Value,
+}
+
+/// What the fake API server does; each test fills in its behaviour.
+#[derive(Default)]
+struct Fake {
+    seen: Mutex<Vec<Seen>>,
+    created_pod: Mutex<Option<Value>>,
+    pod_posts: Mutex<u32>,
+    watches: Mutex<u32>,
+    log_follow_served: Notify,
+}
+
+fn json_reply(status: StatusCode, body: &Value) -> Reply {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
+        .unwrap()
+}
+
+fn status_reply(code: u16, reason: &str) -> Reply {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "message": format!("scripted {code}"), "reason": reason, "code": code});
+    json_reply(StatusCode::from_u16(code).unwrap(), &body)
+}
+
+fn stream_reply(lines: Vec<Value>, then_hang: bool) -> Reply {
+    let frames = futures::stream::iter(
+        lines
+            .into_iter()
+            .map(|l| Ok::<_, Infallible>(http_body::Frame::data(Bytes::from(format!("{l}\n"))))),
+    );
+    let body = if then_hang {
+        BodyExt::boxed(StreamBody::new(frames.chain(futures::stream::pending())))
+    } else {
+        BodyExt::boxed(StreamBody::new(frames))
+    };
+    Response::builder().status(200).body(body).unwrap()
+}
+
+fn text_reply(text: &str) -> Reply {
+    Response::builder()
+        .status(200)
+        .body(Full::new(Bytes::from(text.to_owned())).boxed())
+        .unwrap()
+}
+
+/// The created pod with `phase` and, when terminal, exit `code`.
+fn pod_in(fake: &Fake, version: &str, phase: &str, code: Option<i32>) -> Value {
+    let mut pod = fake
+        .created_pod
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("pod was created");
+    pod["metadata"]["resourceVersion"] = json!(version);
+    let state = match code {
+        Some(code) => json!({"terminated": {"exitCode": code, "reason": "Completed"}}),
+        None => json!({"running": {}}),
+    };
+    pod["status"] = json!({"phase": phase, "containerStatuses": [{
+        "name": "claude-code", "ready": true, "restartCount": 0, "image": "i", "imageID": "",
+        "state": state}]});
+    pod
+}
+
+fn event(kind: &str, object: Value) -> Value {
+    json!({"type": kind, "object": object})
+}
+
+type Handler = fn(Arc<Fake>, Seen) -> futures::future::BoxFuture<'static, Reply>;
+
+fn transport(fake: Arc<Fake>, handler: Handler) -> Transport {
+    let service = tower::service_fn(move |request: Request<Body>| {
+        let fake = fake.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let seen = Seen {
+                method: parts.method.clone(),
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            fake.seen.lock().unwrap().push(seen.clone());
+            if seen.method == Method::POST && seen.path.ends_with("/pods") {
+                *fake.pod_posts.lock().unwrap() += 1;
+            }
+            Ok::<_, Infallible>(handler(fake, seen).await)
+        }
+    });
+    Transport::from_client(kube::Client::new(service, "default"))
+}
+
+/// Accepts a POSTed pod: stores it with a UID and resourceVersion 10.
+fn accept_pod(fake: &Fake, seen: &Seen) -> Reply {
+    let mut pod = seen.body.clone();
+    pod["metadata"]["uid"] = json!("uid-1");
+    pod["metadata"]["resourceVersion"] = json!("10");
+    *fake.created_pod.lock().unwrap() = Some(pod.clone());
+    json_reply(StatusCode::CREATED, &pod)
+}
+
+fn rendered() -> RenderedPod {
+    AgentPodSpec::new("img")
+        .name("p")
+        .namespace("ns")
+        .command(["true"])
+        .render(std::time::SystemTime::now())
+        .unwrap()
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default()
+        .min_delay(Duration::from_millis(1))
+        .max_delay(Duration::from_millis(5))
+}
+
+fn options() -> RunOptions {
+    RunOptions::default()
+        .retry(fast_retry())
+        .follow_logs(false)
+        .cleanup(CleanupPolicy::default().grace(Duration::ZERO))
+}
+
+fn requests(fake: &Fake) -> Vec<String> {
+    fake.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect()
+}
+
+#[tokio::test]
+async fn throttled_and_failing_creates_are_retried_and_410_resyncs_the_watch() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, "/api/v1/namespaces/ns/pods") => match *fake.pod_posts.lock().unwrap() {
+                1 => status_reply(429, "TooManyRequests"),
+                2 => status_reply(503, "ServiceUnavailable"),
+                _ => accept_pod(&fake, &seen),
+            },
+            (Method::GET, "/api/v1/namespaces/ns/pods") => {
+                assert!(seen.query.contains("resourceVersion=10"), "{}", seen.query);
+                let gone = json!({"kind": "Status", "status": "Failure", "code": 410,
+                    "reason": "Expired", "message": "too old resource version"});
+                stream_reply(
+                    vec![
+                        event("MODIFIED", pod_in(&fake, "11", "Running", None)),
+                        event("ERROR", gone),
+                    ],
+                    false,
+                )
+            }
+            (Method::GET, "/api/v1/namespaces/ns/pods/p") => {
+                json_reply(StatusCode::OK, &pod_in(&fake, "30", "Succeeded", Some(0)))
+            }
+            (Method::DELETE, "/api/v1/namespaces/ns/pods/p") => {
+                json_reply(StatusCode::OK, &pod_in(&fake, "31", "Succeeded", Some(0)))
+            }
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let outcome = transport
+        .start(rendered(), options())
+        .await
+        .expect("created after two transient failures")
+        .wait()
+        .await
+        .expect("the terminal state arrives through the resync");
+    assert!(outcome.exit.success());
+    assert_eq!(outcome.watch_resyncs, 1);
+    assert_eq!(
+        requests(&fake),
+        [
+            "POST /api/v1/namespaces/ns/pods",
+            "POST /api/v1/namespaces/ns/pods",
+            "POST /api/v1/namespaces/ns/pods",
+            "GET /api/v1/namespaces/ns/pods",
+            "GET /api/v1/namespaces/ns/pods/p",
+            "DELETE /api/v1/namespaces/ns/pods/p",
+        ]
+    );
+    assert_eq!(
+        outcome.api_requests, 6,
+        "the per-run counter sees every attempt"
+    );
+    let delete = fake.seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(delete.body["preconditions"]["uid"], "uid-1");
+    assert_eq!(delete.body["gracePeriodSeconds"], 0);
+}
+
+#[tokio::test]
+async fn retries_give_up_with_a_typed_error() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |_, _| {
+        Box::pin(async { status_reply(503, "ServiceUnavailable") })
+    });
+    let error = transport
+        .start(rendered(), options().retry(fast_retry().attempts(3)))
+        .await
+        .expect_err("never succeeds");
+    assert!(
+        matches!(
+            &error,
+            TransportError::RetriesExhausted {
+                attempts: 3,
+                kind: "pod",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(*fake.pod_posts.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_create_whose_reply_was_lost_is_adopted_by_its_token() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, "/api/v1/namespaces/ns/pods") => {
+                if *fake.pod_posts.lock().unwrap() == 1 {
+                    // The server stored it, but the reply failed.
+                    let _ = accept_pod(&fake, &seen);
+                    status_reply(500, "InternalError")
+                } else {
+                    status_reply(409, "AlreadyExists")
+                }
+            }
+            (Method::GET, "/api/v1/namespaces/ns/pods/p") => {
+                json_reply(StatusCode::OK, &pod_in(&fake, "10", "Pending", None))
+            }
+            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
+                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
+                true,
+            ),
+            (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let outcome = transport
+        .start(rendered(), options())
+        .await
+        .expect("our own object is adopted")
+        .wait()
+        .await
+        .expect("run");
+    assert!(outcome.exit.success());
+}
+
+#[tokio::test]
+async fn a_foreign_object_with_the_name_is_a_conflict_and_is_not_deleted() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |_, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, _) => status_reply(409, "AlreadyExists"),
+            (Method::GET, "/api/v1/namespaces/ns/pods/p") => json_reply(
+                StatusCode::OK,
+                &json!({"metadata": {"name": "p", "namespace": "ns", "uid": "foreign",
+                    "annotations": {RUN_TOKEN_ANNOTATION: "someone-else"}}}),
+            ),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let error = transport
+        .start(rendered(), options().name_conflict(NameConflict::Fail))
+        .await
+        .expect_err("the name is taken");
+    assert!(
+        matches!(&error, TransportError::NameConflict { name, .. } if name == "p"),
+        "{error}"
+    );
+    assert!(
+        !requests(&fake).iter().any(|r| r.starts_with("DELETE")),
+        "never delete what is not ours: {:?}",
+        requests(&fake)
+    );
+}
+
+#[tokio::test]
+async fn a_follow_that_ends_early_is_completed_without_duplicates() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, _) => Some(accept_pod(&fake, &seen)),
+            (Method::GET, "/api/v1/namespaces/ns/pods/p/log")
+                if seen.query.contains("follow=true") =>
+            {
+                fake.log_follow_served.notify_one();
+                // The connection drops after the first half.
+                Some(text_reply("hello "))
+            }
+            (Method::GET, "/api/v1/namespaces/ns/pods/p/log") => Some(text_reply("hello world\n")),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => {
+                *fake.watches.lock().unwrap() += 1;
+                if *fake.watches.lock().unwrap() == 1 {
+                    Some(stream_reply(
+                        vec![event("MODIFIED", pod_in(&fake, "11", "Running", None))],
+                        false,
+                    ))
+                } else {
+                    None
+                }
+            }
+            (Method::DELETE, _) => Some(json_reply(StatusCode::OK, &json!({}))),
+            _ => Some(status_reply(404, "NotFound")),
+        };
+        let finished = fake.created_pod.lock().unwrap().clone().map(|mut pod| {
+            pod["metadata"]["resourceVersion"] = json!("20");
+            pod["status"] = json!({"phase": "Succeeded", "containerStatuses": [{
+                "name": "claude-code", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                "state": {"terminated": {"exitCode": 0}}}]});
+            pod
+        });
+        // The pod finishes only after the follow was served (and broke off).
+        Box::pin(async move {
+            match reply {
+                Some(reply) => reply,
+                None => {
+                    fake.log_follow_served.notified().await;
+                    stream_reply(vec![event("MODIFIED", finished.unwrap())], true)
+                }
+            }
+        })
+    });
+    let mut run = transport
+        .start(rendered(), options().follow_logs(true))
+        .await
+        .expect("start");
+    let mut logs = run.take_logs().expect("logs");
+    let collect = async {
+        let mut all = Vec::new();
+        while let Some(chunk) = logs.next().await {
+            all.extend_from_slice(&chunk.expect("chunk"));
+        }
+        all
+    };
+    let (outcome, output) = tokio::join!(run.wait(), collect);
+    let outcome = outcome.expect("run");
+    assert_eq!(String::from_utf8_lossy(&output), "hello world\n");
+    let summary = outcome.logs.expect("summary");
+    assert!(summary.complete);
+    assert_eq!((summary.bytes, summary.reads), (12, 2));
+}
+
+#[tokio::test]
+async fn dropping_a_run_deletes_its_pod_gracefully_then_forcibly() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, _) => accept_pod(&fake, &seen),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
+                vec![event("MODIFIED", pod_in(&fake, "11", "Running", None))],
+                true,
+            ),
+            (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let mut run = transport
+        .start(
+            rendered(),
+            options().cleanup(CleanupPolicy::default().grace(Duration::from_secs(1))),
+        )
+        .await
+        .expect("start");
+    let mut events = run.take_events().expect("events");
+    while let Some(event) = events.next().await {
+        if event == agentpod_transport::RunEvent::Running {
+            break;
+        }
+    }
+    drop(run);
+    assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
+    let deletes: Vec<Value> = fake
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == Method::DELETE)
+        .map(|s| s.body.clone())
+        .collect();
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    assert_eq!(deletes[0]["gracePeriodSeconds"], 1);
+    assert_eq!(deletes[1]["gracePeriodSeconds"], 0);
+    assert!(deletes.iter().all(|d| d["preconditions"]["uid"] == "uid-1"));
+}
