@@ -30,6 +30,9 @@ use crate::retry::retry;
 use crate::watch::{PodUpdate, PodWatch};
 use crate::{CleanupPolicy, RetryPolicy, Transport, TransportError};
 
+/// Pause after losing a create race before looking again.
+const CONFLICT_PAUSE: Duration = Duration::from_millis(200);
+
 /// Per-pod locks of the callers in this process.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WorkerLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
@@ -138,7 +141,12 @@ impl Transport {
             let pod = match existing {
                 None => match self.create_worker(rendered, &options).await? {
                     Some(pod) => pod,
-                    None => continue, // another process created it first
+                    None => {
+                        // Another process is creating it (its Secrets may exist
+                        // before its pod): give it a moment, then look again.
+                        tokio::time::sleep(CONFLICT_PAUSE).await;
+                        continue;
+                    }
                 },
                 Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
                     self.wait_gone(&pods, &pod, deadline, &options).await?;
