@@ -12,6 +12,8 @@
 //! |---|---|---|
 //! | `podspec` (default) | [`podspec`] | k8s-openapi |
 //! | `claude-args` (default) | [`claude_args`] | serde_json |
+//! | `transport` | `transport` | kube-client, tokio |
+//! | `full` | all of the above | |
 //!
 //! ```
 //! use agentpod::prelude::*;
@@ -39,6 +41,10 @@ pub use agentpod_podspec as podspec;
 #[doc(inline)]
 pub use agentpod_claude_args as claude_args;
 
+#[cfg(feature = "transport")]
+#[doc(inline)]
+pub use agentpod_transport as transport;
+
 /// The names most programs need, in one import.
 pub mod prelude {
     #[cfg(feature = "podspec")]
@@ -51,6 +57,11 @@ pub mod prelude {
     pub use agentpod_claude_args::{
         BuildOptions, ClaudeArgsError, ClaudeCommand, ClaudeOutput, ClaudeRequest, Credentials,
         OutputFormat, PermissionMode, SecretRef,
+    };
+
+    #[cfg(feature = "transport")]
+    pub use agentpod_transport::{
+        ClusterConnection, ExitStatus, RunEvent, RunOptions, RunOutcome, Transport, TransportError,
     };
 }
 
