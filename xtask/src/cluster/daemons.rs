@@ -220,7 +220,9 @@ pub fn terminate(pid: u32, program: &Path, patience: Duration) -> anyhow::Result
     bail!("process {pid} survived SIGKILL")
 }
 
-/// True while `pid` exists, is not a zombie, and its executable is `program`.
+/// True while `pid` exists, is not a zombie, and runs a program with the same
+/// file name as `program` (by name, not path: a cluster started with another
+/// cache dir runs the same daemons from elsewhere and must still be stopped).
 pub fn is_alive_running(pid: u32, program: &Path) -> bool {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else {
@@ -237,9 +239,14 @@ pub fn is_alive_running(pid: u32, program: &Path) -> bool {
     if cmdline.is_empty() {
         return true;
     }
-    let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-    let program = program.as_os_str().as_encoded_bytes();
-    // Between fork and exec the child still shows nsenter's command line.
-    argv0 == program
-        || (argv0.ends_with(b"nsenter") && cmdline.windows(program.len()).any(|w| w == program))
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    let mut args = cmdline.split('\0');
+    let name = |arg: &str| Path::new(arg).file_name().map(|n| n.to_os_string());
+    let wanted = program.file_name().map(|n| n.to_os_string());
+    let argv0 = args.next().unwrap_or_default();
+    if name(argv0) == wanted {
+        return true;
+    }
+    // Between its fork and the daemon's exec the child is still `nsenter`.
+    name(argv0).is_some_and(|n| n == "nsenter") && args.any(|arg| name(arg) == wanted)
 }

@@ -304,17 +304,27 @@ fn processes_matching(predicate: impl Fn(&str) -> bool) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Our daemons (by program) whose command line names our state dir or our
-/// containerd dir: only `up` starts such processes.
+/// Our daemons (by program name) whose command line names our state dir or
+/// our containerd dir: only `up` starts such processes. By name, not path,
+/// so daemons started from another cache dir are found too.
 fn our_processes(layout: &Layout) -> Vec<u32> {
     let state = format!("{}/", layout.state.to_string_lossy());
-    let bin = layout.k8s_bin().to_string_lossy().into_owned();
     processes_matching(|cmdline| {
         let program = cmdline.split(' ').next().unwrap_or_default();
-        let ours = program.starts_with(&bin)
-            || program == "/usr/bin/etcd"
-            || program == "/usr/bin/containerd"
-            || program == "nsenter";
+        let name = Path::new(program)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let ours = matches!(
+            name,
+            "kube-apiserver"
+                | "kube-controller-manager"
+                | "kube-scheduler"
+                | "kubelet"
+                | "etcd"
+                | "containerd"
+                | "nsenter"
+        );
         ours && (cmdline.contains(&state) || cmdline.contains(CONTAINERD_RUN_DIR))
     })
 }
