@@ -45,7 +45,10 @@ pub fn up(layout: &Layout) -> anyhow::Result<()> {
     teardown::down(layout).context("cleaning up an earlier cluster failed")?;
     let left = teardown::leftovers(layout);
     if !left.is_empty() {
-        bail!("cannot start cleanly, still present after cleanup:\n  {}", left.join("\n  "));
+        bail!(
+            "cannot start cleanly, still present after cleanup:\n  {}",
+            left.join("\n  ")
+        );
     }
     for dir in [
         layout.pids(),
