@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{AsyncReadExt, FutureExt, Stream};
+use futures::{AsyncReadExt, Stream};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
@@ -173,9 +173,8 @@ impl LogFollower {
         let mut reader = std::pin::pin!(reader);
         let mut buffer = vec![0u8; CHUNK_BYTES];
         let mut seen: u64 = 0;
-        let mut ended: Option<bool> = None;
-        while ended.is_none() {
-            let mut read = match reader.read(&mut buffer).await {
+        loop {
+            let read = match reader.read(&mut buffer).await {
                 Ok(0) => {
                     return ReadEnd {
                         seen,
@@ -193,23 +192,6 @@ impl LogFollower {
                     };
                 }
             };
-            // The kubelet flushes every log line; gather what is already
-            // here into one chunk instead of sending line-sized pieces.
-            while read < buffer.len() {
-                match reader.read(&mut buffer[read..]).now_or_never() {
-                    Some(Ok(0)) => ended = Some(true),
-                    Some(Ok(more)) => {
-                        read += more;
-                        continue;
-                    }
-                    Some(Err(error)) => {
-                        tracing::debug!(pod = %self.pod, %error, "log stream broke");
-                        ended = Some(false);
-                    }
-                    None => {}
-                }
-                break;
-            }
             let start = seen;
             seen += read as u64;
             if seen <= *delivered {
@@ -226,11 +208,6 @@ impl LogFollower {
                     consumer_gone: true,
                 };
             }
-        }
-        ReadEnd {
-            seen,
-            clean: ended.unwrap_or(false),
-            consumer_gone: false,
         }
     }
 

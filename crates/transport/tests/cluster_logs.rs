@@ -13,20 +13,18 @@ use std::time::{Duration, Instant};
 use agentpod_transport::{CHUNK_BYTES, RunOptions};
 use futures::StreamExt;
 
-/// `seq 1 LAST` prints this many bytes (digits plus newlines).
-const LAST: u64 = 6_500_000;
+/// Lines printed: `%08d ` (9 bytes), padding, newline — 16 kB per line (just
+/// under the runtime's 16 KiB split, like a large stream-json event).
+const LINES: u64 = 3_200;
+const LINE_BYTES: u64 = 16_000;
 
-fn seq_bytes(last: u64) -> u64 {
-    let mut total = 0;
-    let mut low = 1;
-    let mut digits = 1;
-    while low <= last {
-        let high = (low * 10 - 1).min(last);
-        total += (high - low + 1) * (digits + 1);
-        low *= 10;
-        digits += 1;
-    }
-    total
+/// The producer: busybox awk, fast enough that the container is done long
+/// before the kubelet's 10 s log-rotation check could cut the file.
+fn producer() -> String {
+    let pad = LINE_BYTES - 10;
+    format!(
+        "awk 'BEGIN {{ p = sprintf(\"%{pad}s\", \"\"); gsub(/ /, \"x\", p); for (i = 1; i <= {LINES}; i++) printf \"%08d %s\\n\", i, p }}'"
+    )
 }
 
 /// Peak resident set size of this process (VmHWM), in bytes.
@@ -49,9 +47,9 @@ async fn cluster_fifty_megabytes_of_log_exactly_once_with_bounded_memory() {
     let Some(setup) = support::setup().await else {
         return;
     };
-    let expected_bytes = seq_bytes(LAST);
+    let expected_bytes = LINES * LINE_BYTES;
     assert!(expected_bytes > 50_000_000, "{expected_bytes}");
-    let spec = setup.busybox("biglog", &format!("seq 1 {LAST}"));
+    let spec = setup.busybox("biglog", &producer());
     let mut run = setup
         .transport
         .start(
@@ -72,8 +70,13 @@ async fn cluster_fifty_megabytes_of_log_exactly_once_with_bounded_memory() {
             bytes += chunk.len() as u64;
             for &byte in chunk.iter() {
                 if byte == b'\n' {
-                    let line = std::str::from_utf8(&partial).expect("ascii");
-                    assert_eq!(line, next.to_string(), "line {next} lost or duplicated");
+                    let number = std::str::from_utf8(&partial[..8]).expect("ascii");
+                    assert_eq!(
+                        number,
+                        format!("{next:08}"),
+                        "line {next} lost or duplicated"
+                    );
+                    assert_eq!(partial.len() as u64, LINE_BYTES - 1, "line {next} cut");
                     next += 1;
                     partial.clear();
                 } else {
@@ -92,13 +95,14 @@ async fn cluster_fifty_megabytes_of_log_exactly_once_with_bounded_memory() {
     let elapsed = started.elapsed();
     let growth = peak_rss().saturating_sub(rss_before);
     eprintln!(
-        "streamed {bytes} bytes in {elapsed:?}; largest chunk {largest} B; peak RSS growth {} KiB; summary {:?}; {} API requests",
+        "streamed {bytes} bytes in {elapsed:?}; largest chunk {largest} B; peak RSS growth {} KiB; summary {:?}; {} API requests; {:?}",
         growth / 1024,
         outcome.logs,
-        outcome.api_requests
+        outcome.api_requests,
+        outcome.timings
     );
     assert!(outcome.exit.success(), "{}", outcome.exit);
-    assert_eq!(last_line, LAST);
+    assert_eq!(last_line, LINES);
     assert_eq!(bytes, expected_bytes);
     assert!(largest <= CHUNK_BYTES);
     let summary = outcome.logs.expect("summary");

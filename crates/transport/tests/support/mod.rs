@@ -20,6 +20,11 @@ pub struct Setup {
 
 /// `None` (after printing SKIPPED) when no cluster is configured.
 pub async fn setup() -> Option<Setup> {
+    // `RUST_LOG=agentpod_transport=debug` shows what the transport did.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let cluster = Cluster::for_test().await?;
     let ns = cluster.namespace().await;
     let transport = ClusterConnection::kubeconfig_file(cluster.kubeconfig())
