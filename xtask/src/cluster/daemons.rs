@@ -154,10 +154,15 @@ impl Daemon {
             .stdout(log.try_clone()?)
             .stderr(log)
             .process_group(0);
-        let child = command
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", self.name))?;
         let pid = child.id();
+        // While this process lives (e.g. `cargo xtask test`), it is the
+        // daemon's parent: reap the daemon when it exits, so whoever stops it
+        // (`down`, or a test restarting the API server) sees it gone instead
+        // of a zombie. When this process exits, init adopts the daemon.
+        std::thread::spawn(move || child.wait());
         std::fs::create_dir_all(layout.pids())?;
         std::fs::write(layout.pid_file(self.name), pid.to_string())?;
         Ok(pid)
