@@ -433,3 +433,42 @@ async fn dropping_a_run_deletes_its_pod_gracefully_then_forcibly() {
     assert_eq!(deletes[1]["gracePeriodSeconds"], 0);
     assert!(deletes.iter().all(|d| d["preconditions"]["uid"] == "uid-1"));
 }
+
+#[tokio::test]
+async fn the_periodic_reaper_keeps_sweeping_until_dropped() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |_, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::GET, "/api/v1/namespaces/ns/pods") => json_reply(
+                StatusCode::OK,
+                &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}),
+            ),
+            (Method::GET, "/api/v1/namespaces/ns/secrets") => json_reply(
+                StatusCode::OK,
+                &json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": []}),
+            ),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let task = agentpod_transport::Reaper::new(transport)
+        .namespace("ns")
+        .spawn_periodic(Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(task);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let sweeps = requests(&fake).len();
+    assert!(sweeps >= 6, "at least three sweeps of two lists: {sweeps}");
+    assert!(
+        fake.seen.lock().unwrap().iter().all(|s| s
+            .query
+            .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dagentpod")),
+        "only our objects are listed"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        requests(&fake).len(),
+        sweeps,
+        "dropping the handle stops the sweeps"
+    );
+}
