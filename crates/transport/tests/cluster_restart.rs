@@ -40,8 +40,8 @@ fn apiserver_pid(state: &Path) -> u32 {
         .expect("pid")
 }
 
-/// Stops the API server and returns its command line.
-fn stop_apiserver(state: &Path) -> Vec<String> {
+/// Sends SIGTERM to the API server; returns its PID and command line.
+fn kill_apiserver(state: &Path) -> (u32, Vec<String>) {
     let pid = apiserver_pid(state);
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
     let argv: Vec<String> = cmdline
@@ -55,15 +55,53 @@ fn stop_apiserver(state: &Path) -> Vec<String> {
         .status()
         .expect("kill");
     assert!(status.success());
+    (pid, argv)
+}
+
+/// Waits until `pid` has exited.
+fn wait_stopped(pid: u32) {
     let started = Instant::now();
-    while Path::new(&format!("/proc/{pid}")).exists() {
+    while is_alive(pid) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "apiserver did not stop"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    argv
+}
+
+/// Alive and not a zombie (under `cargo xtask test` the daemon's parent is
+/// still running and reaps it only later).
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        state != Some(Some('Z'))
+    })
+}
+
+/// Starts the API server again when dropped, so that a failing test never
+/// leaves the cluster without one.
+struct Restart {
+    state: PathBuf,
+    argv: Vec<String>,
+    done: bool,
+}
+
+impl Restart {
+    fn now(&mut self) {
+        if !self.done {
+            self.done = true;
+            if let Err(error) = start_apiserver(&self.state, &self.argv) {
+                eprintln!("could not restart the API server: {error}");
+            }
+        }
+    }
+}
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        self.now();
+    }
 }
 
 /// Starts the API server again exactly as `cargo xtask cluster up` did.
@@ -71,26 +109,23 @@ fn stop_apiserver(state: &Path) -> Vec<String> {
     clippy::zombie_processes,
     reason = "the API server must outlive this test; `cluster down` stops it by its PID file"
 )]
-fn start_apiserver(state: &Path, argv: &[String]) {
+fn start_apiserver(state: &Path, argv: &[String]) -> std::io::Result<()> {
     let log = std::fs::OpenOptions::new()
         .append(true)
-        .open(state.join("logs/kube-apiserver.log"))
-        .expect("apiserver log");
+        .open(state.join("logs/kube-apiserver.log"))?;
     let child = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{NODE_NETNS}"))
         .arg("--")
         .args(argv)
         .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log fd"))
+        .stdout(log.try_clone()?)
         .stderr(log)
         .process_group(0)
-        .spawn()
-        .expect("restart apiserver");
+        .spawn()?;
     std::fs::write(
         state.join("pids/kube-apiserver.pid"),
         child.id().to_string(),
     )
-    .expect("pid file");
 }
 
 #[tokio::test]
@@ -118,15 +153,18 @@ async fn cluster_result_survives_an_api_server_restart() {
             break;
         }
     }
-    let argv = tokio::task::spawn_blocking({
-        let state = state.clone();
-        move || stop_apiserver(&state)
-    })
-    .await
-    .expect("stop");
+    let (pid, argv) = kill_apiserver(&state);
+    let mut restart = Restart {
+        state: state.clone(),
+        argv,
+        done: false,
+    };
+    tokio::task::spawn_blocking(move || wait_stopped(pid))
+        .await
+        .expect("apiserver stopped");
     let down_at = Instant::now();
     tokio::time::sleep(DOWNTIME).await;
-    start_apiserver(&state, &argv);
+    restart.now();
     eprintln!("API server was down for {:?}", down_at.elapsed());
 
     let (outcome, output) =
