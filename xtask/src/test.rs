@@ -30,13 +30,19 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
         ],
         None,
     )?;
-    cargo(&["test", "--workspace"], None)?;
+    cargo(&["test", "--workspace", "--no-fail-fast"], None)?;
 
     eprintln!("==> cargo xtask cluster up");
     let suite = cluster::up(layout).and_then(|()| {
         let kubeconfig = layout.admin_kubeconfig();
         cargo(
-            &["test", "--workspace", "--test", "cluster_*"],
+            &[
+                "test",
+                "--workspace",
+                "--no-fail-fast",
+                "--test",
+                "cluster_*",
+            ],
             Some(kubeconfig.to_string_lossy().as_ref()),
         )
     });
