@@ -54,8 +54,10 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Test => test::run(&layout),
         Task::Cluster { action } => match action {
-            ClusterAction::Up => cluster::up(&layout),
-            ClusterAction::Down => cluster::down(&layout),
+            ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),
+            ClusterAction::Down => {
+                cluster::lock::acquire().and_then(|_lock| cluster::down(&layout))
+            }
             ClusterAction::Status { leftovers } => cluster::status(&layout, leftovers),
             ClusterAction::Env => cluster::env(&layout),
         },

@@ -32,6 +32,7 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
     )?;
     cargo(&["test", "--workspace", "--no-fail-fast"], None)?;
 
+    let _lock = cluster::lock::acquire()?;
     eprintln!("==> cargo xtask cluster up");
     let suite = cluster::up(layout).and_then(|()| {
         let kubeconfig = layout.admin_kubeconfig();

@@ -11,6 +11,7 @@ mod host;
 mod images;
 mod kubernetes;
 pub mod layout;
+pub mod lock;
 mod network;
 mod pki;
 mod sysctl;
