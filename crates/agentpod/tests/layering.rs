@@ -1,0 +1,82 @@
+//! The layering is the architecture: these tests keep it visible by failing
+//! the build as soon as a pure layer (or the facade's default features) starts
+//! to depend on an async runtime or a Kubernetes client.
+
+use std::process::Command;
+
+/// The normal (non-dev) dependency closure of `package` with `features`, as package names.
+fn dependency_names(package: &str, features: &[&str]) -> Vec<String> {
+    let mut command = Command::new(env!("CARGO"));
+    command.args([
+        "tree",
+        "--offline",
+        "--package",
+        package,
+        "--edges",
+        "normal",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ]);
+    if !features.is_empty() {
+        command.args(["--no-default-features", "--features", &features.join(",")]);
+    }
+    let output = command.output().expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree -p {package} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn assert_free_of(package: &str, features: &[&str], forbidden: &[&str]) {
+    let names = dependency_names(package, features);
+    assert!(
+        names.iter().any(|name| name == package),
+        "cargo tree output did not list {package} itself: {names:?}"
+    );
+    let found: Vec<&String> = names
+        .iter()
+        .filter(|name| forbidden.contains(&name.as_str()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "{package} (features {features:?}) must not depend on {found:?}; see docs/architecture.md"
+    );
+}
+
+const IO_STACK: &[&str] = &["tokio", "kube", "kube-client", "hyper", "mio"];
+
+#[test]
+fn podspec_is_pure() {
+    assert_free_of("agentpod-podspec", &[], IO_STACK);
+}
+
+#[test]
+fn claude_args_is_pure_and_knows_nothing_of_kubernetes() {
+    let mut forbidden = IO_STACK.to_vec();
+    forbidden.push("k8s-openapi");
+    assert_free_of("agentpod-claude-args", &[], &forbidden);
+}
+
+#[test]
+fn transport_does_not_know_the_claude_cli() {
+    assert_free_of("agentpod-transport", &[], &["agentpod-claude-args"]);
+}
+
+#[test]
+fn facade_pure_features_do_not_compile_a_kube_client() {
+    assert_free_of("agentpod", &["podspec", "claude-args"], IO_STACK);
+}
+
+#[test]
+fn facade_transport_feature_brings_the_client() {
+    let names = dependency_names("agentpod", &["transport"]);
+    assert!(names.iter().any(|name| name == "kube-client"), "{names:?}");
+}
