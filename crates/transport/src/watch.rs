@@ -8,8 +8,10 @@
 //! - the stream ends (server timeout, API server restart, reset): watch again
 //!   from the last resourceVersion seen — events in between are replayed;
 //! - the server says that version is too old (`410 Gone`, as an event or as
-//!   the response): read the pod once (`GET`), report it, and watch from its
-//!   version — a terminal state reached meanwhile is in that read;
+//!   the response): list the pod once (by name), report it, and watch from the
+//!   list's version — a terminal state reached meanwhile is in that read (the
+//!   pod's own version is not enough: after an API server restart it can
+//!   predate the new watch cache and be too old again);
 //! - connection errors back off (200 ms doubling to 5 s) without limit: the
 //!   caller's start and run timeouts bound the wait, not the watch.
 
@@ -19,7 +21,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{WatchEvent, WatchParams};
+use kube::api::{ListParams, WatchEvent, WatchParams};
 
 use crate::TransportError;
 use crate::error::{is_transient, status_code};
@@ -49,6 +51,7 @@ pub(crate) struct PodWatch {
     stream: Option<BoxStream<'static, Result<WatchEvent<Pod>, kube::Error>>>,
     failures: u32,
     resyncs: u32,
+    resyncs_in_a_row: u32,
 }
 
 impl PodWatch {
@@ -62,6 +65,7 @@ impl PodWatch {
             stream: None,
             failures: 0,
             resyncs: 0,
+            resyncs_in_a_row: 0,
         }
     }
 
@@ -83,6 +87,7 @@ impl PodWatch {
             match stream.next().await {
                 Some(Ok(WatchEvent::Added(pod) | WatchEvent::Modified(pod))) => {
                     self.failures = 0;
+                    self.resyncs_in_a_row = 0;
                     self.remember_version(&pod);
                     return Ok(PodUpdate::Changed(Box::new(pod)));
                 }
@@ -144,17 +149,30 @@ impl PodWatch {
     /// Reads the pod after the watch lost its place and reports its state.
     async fn resync(&mut self) -> Result<PodUpdate, TransportError> {
         self.resyncs += 1;
+        self.resyncs_in_a_row += 1;
+        if self.resyncs_in_a_row > 1 {
+            // Never spin: two resyncs in a row back off like a broken stream.
+            self.back_off().await;
+        }
+        let params = ListParams::default().fields(&format!("metadata.name={}", self.name));
         loop {
-            match self.api.get_opt(&self.name).await {
-                Ok(Some(pod)) => {
-                    self.remember_version(&pod);
-                    return Ok(PodUpdate::Changed(Box::new(pod)));
+            match self.api.list(&params).await {
+                Ok(list) => {
+                    // Watch from the *list's* version (the current revision):
+                    // after an API server restart the pod's own, older version
+                    // may predate the new watch cache and be `410` again.
+                    if let Some(version) = list.metadata.resource_version {
+                        self.resource_version = version;
+                    }
+                    return Ok(match list.items.into_iter().next() {
+                        Some(pod) => PodUpdate::Changed(Box::new(pod)),
+                        None => PodUpdate::Gone,
+                    });
                 }
-                Ok(None) => return Ok(PodUpdate::Gone),
                 Err(error) if is_transient(&error) => self.back_off().await,
                 Err(error) => {
                     return Err(TransportError::Api {
-                        action: "get",
+                        action: "list",
                         kind: "pod",
                         namespace: self.namespace.clone(),
                         name: self.name.clone(),

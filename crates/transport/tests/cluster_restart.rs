@@ -40,7 +40,7 @@ fn apiserver_pid(state: &Path) -> u32 {
         .expect("pid")
 }
 
-/// Sends SIGTERM to the API server; returns its PID and command line.
+/// Kills the API server; returns its PID and command line.
 fn kill_apiserver(state: &Path) -> (u32, Vec<String>) {
     let pid = apiserver_pid(state);
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
@@ -50,8 +50,10 @@ fn kill_apiserver(state: &Path) -> (u32, Vec<String>) {
         .map(|part| String::from_utf8_lossy(part).into_owned())
         .collect();
     assert!(argv[0].ends_with("kube-apiserver"), "{argv:?}");
+    // SIGKILL: a crash, not a drain. A SIGTERM'd API server waits up to 60 s
+    // for open watches, and a crash is the harder case for resumption anyway.
     let status = Command::new("kill")
-        .arg(pid.to_string())
+        .args(["-KILL", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(status.success());

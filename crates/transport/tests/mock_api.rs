@@ -183,6 +183,14 @@ async fn throttled_and_failing_creates_are_retried_and_410_resyncs_the_watch() {
                 2 => status_reply(503, "ServiceUnavailable"),
                 _ => accept_pod(&fake, &seen),
             },
+            (Method::GET, "/api/v1/namespaces/ns/pods") if !seen.query.contains("watch=true") => {
+                let pod = pod_in(&fake, "30", "Succeeded", Some(0));
+                json_reply(
+                    StatusCode::OK,
+                    &json!({"kind": "PodList", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": "40"}, "items": [pod]}),
+                )
+            }
             (Method::GET, "/api/v1/namespaces/ns/pods") => {
                 assert!(seen.query.contains("resourceVersion=10"), "{}", seen.query);
                 let gone = json!({"kind": "Status", "status": "Failure", "code": 410,
@@ -194,9 +202,6 @@ async fn throttled_and_failing_creates_are_retried_and_410_resyncs_the_watch() {
                     ],
                     false,
                 )
-            }
-            (Method::GET, "/api/v1/namespaces/ns/pods/p") => {
-                json_reply(StatusCode::OK, &pod_in(&fake, "30", "Succeeded", Some(0)))
             }
             (Method::DELETE, "/api/v1/namespaces/ns/pods/p") => {
                 json_reply(StatusCode::OK, &pod_in(&fake, "31", "Succeeded", Some(0)))
@@ -221,7 +226,7 @@ async fn throttled_and_failing_creates_are_retried_and_410_resyncs_the_watch() {
             "POST /api/v1/namespaces/ns/pods",
             "POST /api/v1/namespaces/ns/pods",
             "GET /api/v1/namespaces/ns/pods",
-            "GET /api/v1/namespaces/ns/pods/p",
+            "GET /api/v1/namespaces/ns/pods",
             "DELETE /api/v1/namespaces/ns/pods/p",
         ]
     );
