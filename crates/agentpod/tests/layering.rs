@@ -22,7 +22,10 @@ fn dependency_names(package: &str, features: &[&str]) -> Vec<String> {
     if !features.is_empty() {
         command.args(["--no-default-features", "--features", &features.join(",")]);
     }
-    let output = command.output().expect("cargo tree runs");
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(error) => panic!("could not run cargo tree: {error}"),
+    };
     assert!(
         output.status.success(),
         "cargo tree -p {package} failed: {}",
