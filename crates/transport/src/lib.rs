@@ -46,6 +46,7 @@ mod create;
 mod error;
 mod exec;
 mod exit;
+mod handle;
 mod logs;
 mod metrics;
 mod options;
@@ -61,13 +62,13 @@ pub use connection::{ClusterConnection, Transport};
 pub use error::{TransportError, is_transient};
 pub use exec::{EXEC_WRAPPER, ExecOutput, ExecRequest};
 pub use exit::ExitStatus;
+pub use handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
 pub use logs::{CHUNK_BYTES, LogStream, LogSummary};
 pub use metrics::{CountingLayer, CountingService, RequestCounter};
 pub use options::{NameConflict, RunOptions};
 pub use progress::{FATAL_WAITING_REASONS, PendingReason};
 pub use reaper::{ReapReport, Reaper};
 pub use retry::RetryPolicy;
-pub use run::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
 pub use worker::WorkerOptions;
 
 /// Annotation carrying a random per-run token on every object a run creates,

@@ -1,0 +1,194 @@
+//! What a caller holds for a run: the handle, its events, its outcome.
+//!
+//! Kept apart from the driver (`run.rs`) so the public surface of a run reads
+//! on one page: the [`RunHandle`] owns the background task (dropping it aborts
+//! the task and so triggers the cleanup guard), and hands out the event and
+//! log streams once each.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use agentpod_podspec::{AgentPodSpec, RenderedPod};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::logs::{LogStream, LogSummary};
+use crate::metrics::RequestCounter;
+use crate::{ExitStatus, PendingReason, TransportError};
+
+/// What to run: a rendered pod, or a spec the transport renders (and can
+/// render again under a fresh name on a name conflict).
+#[derive(Debug, Clone)]
+pub enum PodSource {
+    /// Objects rendered by the caller; created as they are.
+    Rendered(Box<RenderedPod>),
+    /// A spec rendered at create time.
+    Spec(Box<AgentPodSpec>),
+}
+
+impl From<RenderedPod> for PodSource {
+    fn from(rendered: RenderedPod) -> Self {
+        Self::Rendered(Box::new(rendered))
+    }
+}
+
+impl From<AgentPodSpec> for PodSource {
+    fn from(spec: AgentPodSpec) -> Self {
+        Self::Spec(Box::new(spec))
+    }
+}
+
+impl PodSource {
+    pub(crate) fn render(&self) -> Result<RenderedPod, TransportError> {
+        match self {
+            Self::Rendered(rendered) => Ok((**rendered).clone()),
+            Self::Spec(spec) => Ok(spec.render(SystemTime::now())?),
+        }
+    }
+}
+
+/// A change in the run's state, in order, each reported once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The pod exists (its Secrets were created before it).
+    Created {
+        /// Pod name.
+        pod: String,
+        /// Pod UID.
+        uid: String,
+    },
+    /// Waiting to run, and why.
+    Pending(PendingReason),
+    /// The container runs.
+    Running,
+    /// The pod finished.
+    Finished(ExitStatus),
+}
+
+/// The run's events as a stream. Unbounded, but each state change is sent
+/// once, so a run produces a handful of events.
+#[derive(Debug)]
+pub struct RunEvents(pub(crate) mpsc::UnboundedReceiver<RunEvent>);
+
+impl Stream for RunEvents {
+    type Item = RunEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RunEvent>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Timings of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunTimings {
+    /// From the pod's create to the container running (schedule + pull + start).
+    pub start: Option<Duration>,
+    /// From running to finished, as seen by the watch.
+    pub run: Option<Duration>,
+    /// From the first create request to the cleanup's last request.
+    pub total: Duration,
+}
+
+/// The result of a run that finished: the exit status is in here, whatever it is.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Namespace of the pod.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// How the container and the pod ended.
+    pub exit: ExitStatus,
+    /// What the log follower delivered (`None` when logs were not followed).
+    pub logs: Option<LogSummary>,
+    /// API requests this run made, cleanup included.
+    pub api_requests: u64,
+    /// How often the watch had to resync after `410 Gone`.
+    pub watch_resyncs: u32,
+    /// Timings.
+    pub timings: RunTimings,
+}
+
+/// A started run. Dropping it (or the future awaiting it) deletes the pod.
+pub struct RunHandle {
+    pub(crate) namespace: String,
+    pub(crate) pod: String,
+    pub(crate) task: AbortOnDropHandle<Result<RunOutcome, TransportError>>,
+    pub(crate) events: Option<RunEvents>,
+    pub(crate) logs: Option<LogStream>,
+    pub(crate) requests: RequestCounter,
+}
+
+impl std::fmt::Debug for RunHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunHandle")
+            .field("namespace", &self.namespace)
+            .field("pod", &self.pod)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunHandle {
+    /// The pod's name.
+    pub fn pod(&self) -> &str {
+        &self.pod
+    }
+
+    /// The pod's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The log stream (once). Consume it concurrently with [`wait`](Self::wait):
+    /// the run finishes only after the log was delivered or the stream dropped.
+    pub fn take_logs(&mut self) -> Option<LogStream> {
+        self.logs.take()
+    }
+
+    /// The event stream (once).
+    pub fn take_events(&mut self) -> Option<RunEvents> {
+        self.events.take()
+    }
+
+    /// API requests made so far by this run.
+    pub fn api_requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// Waits for the outcome. A log stream not taken is discarded.
+    pub async fn wait(mut self) -> Result<RunOutcome, TransportError> {
+        drop(self.logs.take());
+        let (namespace, pod) = (self.namespace.clone(), self.pod.clone());
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(TransportError::TaskFailed {
+                namespace,
+                pod,
+                reason: join.to_string(),
+            }),
+        }
+    }
+
+    /// Waits for the outcome and collects the log into memory, keeping at most
+    /// `max_bytes` (the rest is read and dropped so the pod can finish).
+    pub async fn wait_with_output(
+        mut self,
+        max_bytes: usize,
+    ) -> Result<(RunOutcome, Vec<u8>), TransportError> {
+        let logs = self.logs.take();
+        let collect = async move {
+            let mut output = Vec::new();
+            if let Some(mut logs) = logs {
+                while let Some(chunk) = logs.next().await {
+                    let chunk = chunk?;
+                    let room = max_bytes.saturating_sub(output.len());
+                    output.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+            }
+            Ok::<_, TransportError>(output)
+        };
+        let (outcome, output) = tokio::join!(self.wait(), collect);
+        Ok((outcome?, output?))
+    }
+}
