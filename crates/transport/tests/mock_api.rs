@@ -477,3 +477,56 @@ async fn the_periodic_reaper_keeps_sweeping_until_dropped() {
         "dropping the handle stops the sweeps"
     );
 }
+
+#[tokio::test]
+async fn a_taken_generated_name_is_rendered_again_under_a_fresh_one() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, _) if *fake.pod_posts.lock().unwrap() == 1 => {
+                status_reply(409, "AlreadyExists")
+            }
+            (Method::POST, _) => accept_pod(&fake, &seen),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
+                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
+                true,
+            ),
+            (Method::GET, path) => json_reply(
+                StatusCode::OK,
+                &json!({"metadata": {"name": path.rsplit('/').next(), "namespace": "ns",
+                    "uid": "foreign", "annotations": {RUN_TOKEN_ANNOTATION: "not-ours"}}}),
+            ),
+            (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let spec = AgentPodSpec::new("img")
+        .name(agentpod_podspec::PodName::generated("job"))
+        .namespace("ns")
+        .command(["true"]);
+    let outcome = transport
+        .start(spec, options())
+        .await
+        .expect("a fresh name is picked")
+        .wait()
+        .await
+        .expect("run");
+    let posted: Vec<String> = fake
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == Method::POST)
+        .map(|s| {
+            s.body["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(posted.len(), 2);
+    assert_ne!(posted[0], posted[1]);
+    assert_eq!(outcome.pod, posted[1]);
+    assert!(outcome.pod.starts_with("job-"));
+}
