@@ -35,8 +35,9 @@ use crate::{Transport, TransportError};
 /// The `sh` wrapper every exec'd command runs under (see the module docs).
 pub const EXEC_WRAPPER: &str = r#"IFS= read -r agentpod_len || exit 125
 case "$agentpod_len" in ''|*[!0-9]*) echo "agentpod-exec: bad stdin header" >&2; exit 125;; esac
-agentpod_dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/agentpod-exec.XXXXXX") || exit 125
+agentpod_dir=$(umask 077 && mktemp -d "${TMPDIR:-/tmp}/agentpod-exec.XXXXXX") || { echo "agentpod-exec: cannot create a temp dir; is ${TMPDIR:-/tmp} writable?" >&2; exit 125; }
 head -c "$agentpod_len" > "$agentpod_dir/stdin" || exit 125
+[ "$(wc -c < "$agentpod_dir/stdin")" -eq "$agentpod_len" ] || { rm -rf "$agentpod_dir"; echo "agentpod-exec: stdin ended early" >&2; exit 125; }
 exec 3<&0
 setsid "$@" < "$agentpod_dir/stdin" 3<&- &
 agentpod_child=$!
