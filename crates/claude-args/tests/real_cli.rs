@@ -16,8 +16,16 @@
 // Helpers outside `#[test]` functions panic on purpose: broken scaffolding must fail the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/claude_install.rs"]
-mod claude_install;
+use agentpod_testkit::model::{CLAUDE_CLI_VERSION, ClaudeCli};
+
+/// The pinned real CLI, installed into the shared cache when absent. A missing CLI fails the
+/// test with what to fix; it never skips.
+fn claude_binary() -> std::path::PathBuf {
+    match ClaudeCli::ensure_installed() {
+        Ok(cli) => cli.path().to_path_buf(),
+        Err(error) => panic!("the real claude CLI is needed: {error}"),
+    }
+}
 #[path = "support/cli_run.rs"]
 mod cli_run;
 
@@ -435,7 +443,7 @@ impl Case {
 
 #[test]
 fn every_generated_command_gets_past_the_real_cli_argument_parsing() {
-    let binary = claude_install::claude_binary();
+    let binary = claude_binary();
     let scratch = Scratch::new("matrix");
     let cases = cases(&binary, &scratch);
     assert!(
@@ -474,7 +482,7 @@ fn every_generated_command_gets_past_the_real_cli_argument_parsing() {
     let (slowest_time, slowest_name) = slowest.into_inner().unwrap();
     eprintln!(
         "real claude {}: {} runs in {:?} ({PARALLEL_RUNS} in parallel); slowest {slowest_name:?} {slowest_time:?}",
-        claude_install::CLAUDE_CLI_VERSION,
+        CLAUDE_CLI_VERSION,
         cases.len(),
         started.elapsed(),
     );
@@ -491,7 +499,7 @@ fn every_generated_command_gets_past_the_real_cli_argument_parsing() {
 fn the_check_fails_on_usage_errors_and_wrong_outcomes() {
     // Proves the harness can fail: the same `run` that accepts the matrix must reject commands
     // the CLI does not accept.
-    let binary = claude_install::claude_binary();
+    let binary = claude_binary();
     let scratch = Scratch::new("check");
     let good = case(
         "known good".into(),
