@@ -121,6 +121,9 @@ fn kubelet_config(layout: &Layout) -> serde_json::Value {
         "cgroupRoot": format!("/{CGROUP_ROOT}"),
         "failSwapOn": false,
         "makeIPTablesUtilChains": false,
+        // The transport's 50 MB log test must not race the kubelet's 10 MiB
+        // rotation: on 1.20 a follower that lags a rotation loses the rotated part.
+        "containerLogMaxSize": "256Mi",
         "nodeStatusUpdateFrequency": "1s",
         "nodeStatusReportFrequency": "1s",
         "syncFrequency": "10s",
