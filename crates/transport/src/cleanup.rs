@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use agentpod_podspec::RenderedPod;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Api, Resource};
@@ -100,6 +101,33 @@ pub(crate) struct CleanupTarget {
 }
 
 impl CleanupTarget {
+    /// The objects `rendered` will create, before any of them has a UID.
+    pub(crate) fn for_rendered(
+        client: kube::Client,
+        rendered: &RenderedPod,
+        token: &str,
+        policy: CleanupPolicy,
+        retry: RetryPolicy,
+    ) -> Self {
+        let unresolved = |name: &str| Owned {
+            name: name.to_owned(),
+            uid: None,
+        };
+        Self {
+            client,
+            namespace: rendered.namespace().to_owned(),
+            token: token.to_owned(),
+            pod: unresolved(rendered.name()),
+            secrets: rendered
+                .secrets
+                .iter()
+                .map(|secret| unresolved(secret.metadata.name.as_deref().unwrap_or_default()))
+                .collect(),
+            policy,
+            retry,
+        }
+    }
+
     /// Deletes the pod, then its Secrets. Failures are logged, never returned:
     /// cleanup runs on paths that already have a result or an error to report.
     pub(crate) async fn delete(self, mode: DeleteMode) {

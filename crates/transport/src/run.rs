@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode, Owned};
+use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode};
 use crate::create::{Bounds, CreateFailure, create_all, new_token, stamp};
 use crate::handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
 use crate::logs::{LogFollower, LogSummary, channel};
@@ -118,25 +118,13 @@ impl Transport {
                 expires_at: SystemTime::now() + options.expiry_after(),
             };
             stamp(&mut rendered, &token, Some(&bounds))?;
-            let target = CleanupTarget {
-                client: client.clone(),
-                namespace: rendered.namespace().to_owned(),
-                token: token.clone(),
-                pod: Owned {
-                    name: rendered.name().to_owned(),
-                    uid: None,
-                },
-                secrets: rendered
-                    .secrets
-                    .iter()
-                    .map(|s| Owned {
-                        name: s.metadata.name.clone().unwrap_or_default(),
-                        uid: None,
-                    })
-                    .collect(),
-                policy: options.cleanup.clone(),
-                retry: options.retry.clone(),
-            };
+            let target = CleanupTarget::for_rendered(
+                client.clone(),
+                &rendered,
+                &token,
+                options.cleanup.clone(),
+                options.retry.clone(),
+            );
             let mut guard = CleanupGuard::new(target, self.tracker().clone());
             match create_all(client, &rendered, &token, &options.retry, &mut guard).await {
                 Ok(pod) => return Ok((rendered, guard, pod)),

@@ -22,7 +22,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Preconditions};
 use tokio::time::Instant;
 
-use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode, Owned};
+use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode};
 use crate::create::{CreateFailure, create_all, new_token, stamp};
 use crate::error::status_code;
 use crate::progress::{Blocker, Progress, blocker};
@@ -176,25 +176,13 @@ impl Transport {
         let mut rendered = rendered.clone();
         let token = new_token()?;
         stamp(&mut rendered, &token, None)?;
-        let target = CleanupTarget {
-            client: self.client(),
-            namespace: rendered.namespace().to_owned(),
-            token: token.clone(),
-            pod: Owned {
-                name: rendered.name().to_owned(),
-                uid: None,
-            },
-            secrets: rendered
-                .secrets
-                .iter()
-                .map(|s| Owned {
-                    name: s.metadata.name.clone().unwrap_or_default(),
-                    uid: None,
-                })
-                .collect(),
-            policy: CleanupPolicy::default(),
-            retry: options.retry.clone(),
-        };
+        let target = CleanupTarget::for_rendered(
+            self.client(),
+            &rendered,
+            &token,
+            CleanupPolicy::default(),
+            options.retry.clone(),
+        );
         // Guards the half-created state only; a created worker outlives the call.
         let mut guard = CleanupGuard::new(target, self.tracker().clone());
         match create_all(
