@@ -54,6 +54,7 @@ mod progress;
 mod reaper;
 mod retry;
 mod run;
+mod start;
 mod watch;
 mod worker;
 
@@ -69,6 +70,7 @@ pub use options::{NameConflict, RunOptions};
 pub use progress::{FATAL_WAITING_REASONS, PendingReason};
 pub use reaper::{ReapReport, Reaper};
 pub use retry::RetryPolicy;
+pub use start::StartPolicy;
 pub use worker::WorkerOptions;
 
 /// Annotation carrying a random per-run token on every object a run creates,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{CleanupPolicy, RetryPolicy};
+use crate::{CleanupPolicy, RetryPolicy, StartPolicy};
 
 /// Slack added on top of start + run timeout for the pod's
 /// `activeDeadlineSeconds`, so that our client-side timeout fires first and
@@ -46,15 +46,12 @@ impl Default for NameConflict {
 /// ```
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub(crate) start_timeout: Duration,
+    pub(crate) start: StartPolicy,
     pub(crate) run_timeout: Duration,
-    pub(crate) image_error_grace: Duration,
-    pub(crate) unschedulable_grace: Duration,
     pub(crate) container: Option<String>,
     pub(crate) follow_logs: bool,
     pub(crate) log_buffer_chunks: usize,
     pub(crate) name_conflict: NameConflict,
-    pub(crate) retry: RetryPolicy,
     pub(crate) cleanup: CleanupPolicy,
     pub(crate) expiry_margin: Duration,
 }
@@ -65,15 +62,12 @@ impl Default for RunOptions {
     /// expiry 10 min after the run could at most have ended.
     fn default() -> Self {
         Self {
-            start_timeout: Duration::from_secs(120),
+            start: StartPolicy::default(),
             run_timeout: Duration::from_secs(300),
-            image_error_grace: Duration::ZERO,
-            unschedulable_grace: Duration::from_secs(10),
             container: None,
             follow_logs: true,
             log_buffer_chunks: 8,
             name_conflict: NameConflict::default(),
-            retry: RetryPolicy::default(),
             cleanup: CleanupPolicy::default(),
             expiry_margin: Duration::from_secs(600),
         }
@@ -81,9 +75,16 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// Longest time from create until the container runs (scheduling + image pull).
+    /// All start-phase settings at once (timeout, fail-fast graces, retry).
+    pub fn start_policy(mut self, policy: StartPolicy) -> Self {
+        self.start = policy;
+        self
+    }
+
+    /// Longest time from create until the container runs; see
+    /// [`StartPolicy::start_timeout`].
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
-        self.start_timeout = timeout;
+        self.start = self.start.start_timeout(timeout);
         self
     }
 
@@ -93,17 +94,15 @@ impl RunOptions {
         self
     }
 
-    /// How long a fatal waiting reason (ErrImagePull, InvalidImageName, …) may
-    /// persist before the run fails; zero fails at the first sighting.
+    /// See [`StartPolicy::image_error_grace`].
     pub fn image_error_grace(mut self, grace: Duration) -> Self {
-        self.image_error_grace = grace;
+        self.start = self.start.image_error_grace(grace);
         self
     }
 
-    /// How long the scheduler may call the pod Unschedulable before the run
-    /// fails (raise it with a cluster autoscaler).
+    /// See [`StartPolicy::unschedulable_grace`].
     pub fn unschedulable_grace(mut self, grace: Duration) -> Self {
-        self.unschedulable_grace = grace;
+        self.start = self.start.unschedulable_grace(grace);
         self
     }
 
@@ -131,9 +130,9 @@ impl RunOptions {
         self
     }
 
-    /// Retry policy for transient API failures.
+    /// Retry policy for transient API failures; see [`StartPolicy::retry`].
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.start = self.start.retry(policy);
         self
     }
 
@@ -153,13 +152,13 @@ impl RunOptions {
     /// The `activeDeadlineSeconds` stamped on the pod: start + run timeout +
     /// 30 s, rounded up to whole seconds.
     pub fn active_deadline_seconds(&self) -> i64 {
-        let total = self.start_timeout + self.run_timeout + DEADLINE_SLACK;
+        let total = self.start.start_timeout + self.run_timeout + DEADLINE_SLACK;
         let seconds = total.as_secs() + u64::from(total.subsec_nanos() > 0);
         i64::try_from(seconds).unwrap_or(i64::MAX)
     }
 
     /// Time until the reaper may delete the run's objects, from creation.
     pub(crate) fn expiry_after(&self) -> Duration {
-        self.start_timeout + self.run_timeout + DEADLINE_SLACK + self.expiry_margin
+        self.start.start_timeout + self.run_timeout + DEADLINE_SLACK + self.expiry_margin
     }
 }

@@ -7,7 +7,7 @@
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-use crate::ExitStatus;
+use crate::{ExitStatus, TransportError};
 
 /// Waiting reasons after which a container will not start without someone
 /// changing something (image name, registry credentials, config, command).
@@ -80,6 +80,25 @@ pub(crate) enum Blocker {
     Container { reason: String, message: String },
     /// The scheduler's verdict.
     Unschedulable { message: String },
+}
+
+impl Blocker {
+    /// The error a start fails with once this blocker outlasted its grace.
+    pub(crate) fn into_error(self, namespace: &str, pod: &str) -> TransportError {
+        match self {
+            Self::Container { reason, message } => TransportError::CannotStart {
+                namespace: namespace.to_owned(),
+                pod: pod.to_owned(),
+                reason,
+                message,
+            },
+            Self::Unschedulable { message } => TransportError::Unschedulable {
+                namespace: namespace.to_owned(),
+                pod: pod.to_owned(),
+                message,
+            },
+        }
+    }
 }
 
 impl Progress {

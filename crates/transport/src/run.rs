@@ -123,10 +123,10 @@ impl Transport {
                 &rendered,
                 &token,
                 options.cleanup.clone(),
-                options.retry.clone(),
+                options.start.retry.clone(),
             );
             let mut guard = CleanupGuard::new(target, self.tracker().clone());
-            match create_all(client, &rendered, &token, &options.retry, &mut guard).await {
+            match create_all(client, &rendered, &token, &options.start.retry, &mut guard).await {
                 Ok(pod) => return Ok((rendered, guard, pod)),
                 Err(CreateFailure::Conflict { kind, name }) => {
                     guard.run_now(DeleteMode::Immediate).await;
@@ -257,7 +257,7 @@ impl Driver {
         let version = pod.metadata.resource_version.clone().unwrap_or_default();
         let mut watch = PodWatch::new(self.api.clone(), &self.namespace, &self.pod_name, &version);
         let (terminated, terminated_rx) = watch::channel(false);
-        let start_deadline = self.started + self.options.start_timeout;
+        let start_deadline = self.started + self.options.start.start_timeout;
         let mut run_deadline: Option<Instant> = None;
         let mut running_since: Option<Instant> = None;
         let mut last: Option<Progress> = None;
@@ -320,11 +320,11 @@ impl Driver {
             }
             let fail_at = blocked
                 .as_ref()
-                .map(|(since, found)| *since + self.grace(found));
+                .map(|(since, found)| *since + self.options.start.grace_for(found));
             if let (Some(at), Some((_, found))) = (fail_at, &blocked)
                 && at <= now
             {
-                return Err(self.blocked_error(found));
+                return Err(found.clone().into_error(&self.namespace, &self.pod_name));
             }
             let deadline = run_deadline.unwrap_or(start_deadline);
             let recheck = fail_at.unwrap_or(deadline);
@@ -350,7 +350,7 @@ impl Driver {
                         None => TransportError::StartTimeout {
                             namespace: self.namespace.clone(),
                             pod: self.pod_name.clone(),
-                            timeout: self.options.start_timeout,
+                            timeout: self.options.start.start_timeout,
                             last_state: describe(&progress),
                         },
                     });
@@ -384,29 +384,6 @@ impl Driver {
             terminated,
         };
         Some(AbortOnDropHandle::new(tokio::spawn(follower.run())))
-    }
-
-    fn grace(&self, blocker: &Blocker) -> Duration {
-        match blocker {
-            Blocker::Container { .. } => self.options.image_error_grace,
-            Blocker::Unschedulable { .. } => self.options.unschedulable_grace,
-        }
-    }
-
-    fn blocked_error(&self, blocker: &Blocker) -> TransportError {
-        match blocker {
-            Blocker::Container { reason, message } => TransportError::CannotStart {
-                namespace: self.namespace.clone(),
-                pod: self.pod_name.clone(),
-                reason: reason.clone(),
-                message: message.clone(),
-            },
-            Blocker::Unschedulable { message } => TransportError::Unschedulable {
-                namespace: self.namespace.clone(),
-                pod: self.pod_name.clone(),
-                message: message.clone(),
-            },
-        }
     }
 
     fn vanished(&self, progress: &Progress) -> TransportError {

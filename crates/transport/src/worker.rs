@@ -25,10 +25,10 @@ use tokio::time::Instant;
 use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode};
 use crate::create::{CreateFailure, create_all, new_token, stamp};
 use crate::error::status_code;
-use crate::progress::{Blocker, Progress, blocker};
+use crate::progress::{Progress, blocker};
 use crate::retry::retry;
 use crate::watch::{PodUpdate, PodWatch};
-use crate::{CleanupPolicy, RetryPolicy, Transport, TransportError};
+use crate::{CleanupPolicy, RetryPolicy, StartPolicy, Transport, TransportError};
 
 /// Pause after losing a create race before looking again.
 const CONFLICT_PAUSE: Duration = Duration::from_millis(200);
@@ -49,7 +49,8 @@ impl WorkerLocks {
     }
 }
 
-/// Settings of [`Transport::ensure_worker`].
+/// Settings of [`Transport::ensure_worker`]: the same start phase as an
+/// ephemeral run (see [`StartPolicy`]).
 ///
 /// ```
 /// use agentpod_transport::WorkerOptions;
@@ -57,48 +58,40 @@ impl WorkerLocks {
 /// let options = WorkerOptions::default().start_timeout(Duration::from_secs(300));
 /// # let _ = options;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
-    start_timeout: Duration,
-    image_error_grace: Duration,
-    unschedulable_grace: Duration,
-    retry: RetryPolicy,
-}
-
-impl Default for WorkerOptions {
-    /// Start timeout 120 s, image errors fail at once, Unschedulable after 10 s.
-    fn default() -> Self {
-        Self {
-            start_timeout: Duration::from_secs(120),
-            image_error_grace: Duration::ZERO,
-            unschedulable_grace: Duration::from_secs(10),
-            retry: RetryPolicy::default(),
-        }
-    }
+    start: StartPolicy,
 }
 
 impl WorkerOptions {
-    /// Longest wait (create, schedule, pull, start) for the worker to run.
+    /// All start-phase settings at once (timeout, fail-fast graces, retry).
+    pub fn start_policy(mut self, policy: StartPolicy) -> Self {
+        self.start = policy;
+        self
+    }
+
+    /// Longest wait (create, schedule, pull, start) for the worker to run;
+    /// see [`StartPolicy::start_timeout`].
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
-        self.start_timeout = timeout;
+        self.start = self.start.start_timeout(timeout);
         self
     }
 
-    /// How long a fatal waiting reason may persist (see [`RunOptions`](crate::RunOptions)).
+    /// See [`StartPolicy::image_error_grace`].
     pub fn image_error_grace(mut self, grace: Duration) -> Self {
-        self.image_error_grace = grace;
+        self.start = self.start.image_error_grace(grace);
         self
     }
 
-    /// How long Unschedulable may persist.
+    /// See [`StartPolicy::unschedulable_grace`].
     pub fn unschedulable_grace(mut self, grace: Duration) -> Self {
-        self.unschedulable_grace = grace;
+        self.start = self.start.unschedulable_grace(grace);
         self
     }
 
-    /// Retry policy for transient API failures.
+    /// See [`StartPolicy::retry`].
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.start = self.start.retry(policy);
         self
     }
 }
@@ -130,12 +123,12 @@ impl Transport {
         let name = rendered.name().to_owned();
         let lock = self.worker_locks().lock_for(format!("{namespace}/{name}"));
         let _turn = lock.lock().await;
-        let deadline = Instant::now() + options.start_timeout;
+        let deadline = Instant::now() + options.start.start_timeout;
         let pods: Api<Pod> = Api::namespaced(self.client(), &namespace);
         let api_error =
             |action, f: crate::retry::Failed| f.into_error(action, "pod", &namespace, &name);
         loop {
-            let existing = retry(&options.retry, "get worker", || pods.get_opt(&name))
+            let existing = retry(&options.start.retry, "get worker", || pods.get_opt(&name))
                 .await
                 .map_err(|f| api_error("get", f))?;
             let pod = match existing {
@@ -181,7 +174,7 @@ impl Transport {
             &rendered,
             &token,
             CleanupPolicy::default(),
-            options.retry.clone(),
+            options.start.retry.clone(),
         );
         // Guards the half-created state only; a created worker outlives the call.
         let mut guard = CleanupGuard::new(target, self.tracker().clone());
@@ -189,7 +182,7 @@ impl Transport {
             &self.client(),
             &rendered,
             &token,
-            &options.retry,
+            &options.start.retry,
             &mut guard,
         )
         .await
@@ -226,7 +219,7 @@ impl Transport {
             }),
             ..DeleteParams::background()
         };
-        match retry(&options.retry, "delete dead worker", || {
+        match retry(&options.start.retry, "delete dead worker", || {
             pods.delete(name, &now)
         })
         .await
@@ -242,7 +235,7 @@ impl Transport {
         };
         for secret in &rendered.secrets {
             let secret_name = secret.metadata.name.clone().unwrap_or_default();
-            match retry(&options.retry, "delete worker secret", || {
+            match retry(&options.start.retry, "delete worker secret", || {
                 secrets.delete(&secret_name, &plain)
             })
             .await
@@ -274,7 +267,7 @@ impl Transport {
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let mut delay = Duration::from_millis(100);
         loop {
-            let current = retry(&options.retry, "get worker", || pods.get_opt(&name))
+            let current = retry(&options.start.retry, "get worker", || pods.get_opt(&name))
                 .await
                 .map_err(|f| f.into_error("get", "pod", &namespace, &name))?;
             if current.is_none_or(|p| p.metadata.uid != pod.metadata.uid) {
@@ -284,7 +277,7 @@ impl Transport {
                 return Err(TransportError::StartTimeout {
                     namespace,
                     pod: name,
-                    timeout: options.start_timeout,
+                    timeout: options.start.start_timeout,
                     last_state: "the previous worker pod is still terminating".to_owned(),
                 });
             }
@@ -324,12 +317,9 @@ impl Transport {
             let fail_at = match blocker(&pod) {
                 Some(found) => {
                     let since = *blocked_since.get_or_insert(now);
-                    let grace = match found {
-                        Blocker::Container { .. } => options.image_error_grace,
-                        Blocker::Unschedulable { .. } => options.unschedulable_grace,
-                    };
+                    let grace = options.start.grace_for(&found);
                     if since + grace <= now {
-                        return Err(blocked_error(&namespace, &name, found));
+                        return Err(found.into_error(&namespace, &name));
                     }
                     Some(since + grace)
                 }
@@ -347,29 +337,13 @@ impl Transport {
                     return Err(TransportError::StartTimeout {
                         namespace,
                         pod: name,
-                        timeout: options.start_timeout,
+                        timeout: options.start.start_timeout,
                         last_state: format!("{progress:?}"),
                     });
                 }
                 () = tokio::time::sleep_until(fail_at.unwrap_or(deadline)), if fail_at.is_some() => {}
             }
         }
-    }
-}
-
-fn blocked_error(namespace: &str, pod: &str, found: Blocker) -> TransportError {
-    match found {
-        Blocker::Container { reason, message } => TransportError::CannotStart {
-            namespace: namespace.to_owned(),
-            pod: pod.to_owned(),
-            reason,
-            message,
-        },
-        Blocker::Unschedulable { message } => TransportError::Unschedulable {
-            namespace: namespace.to_owned(),
-            pod: pod.to_owned(),
-            message,
-        },
     }
 }
 
