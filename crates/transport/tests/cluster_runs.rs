@@ -13,6 +13,11 @@ use agentpod_podspec::{ResourceKind, Resources};
 use agentpod_transport::{PendingReason, RunEvent, RunOptions, TransportError};
 use futures::StreamExt;
 
+/// Fails the test, naming `what`, when `value` is outside `range`.
+fn assert_within(value: u64, range: std::ops::RangeInclusive<u64>, what: &str) {
+    assert!(range.contains(&value), "{what}: {value} not in {range:?}");
+}
+
 fn quick() -> RunOptions {
     RunOptions::default()
         .start_timeout(Duration::from_secs(60))
@@ -88,15 +93,15 @@ async fn cluster_exit_codes_output_events_and_request_count() {
         "API requests per run: {} (with a Secret), {} (without); timings {:?}",
         zero.api_requests, three.api_requests, zero.timings
     );
-    assert!(
-        zero.api_requests >= 6 && zero.api_requests <= 12,
-        "{}",
-        zero.api_requests
+    assert_within(
+        zero.api_requests,
+        6..=12,
+        "API requests of the run with a Secret",
     );
-    assert!(
-        three.api_requests >= 4 && three.api_requests <= 10,
-        "{}",
-        three.api_requests
+    assert_within(
+        three.api_requests,
+        4..=10,
+        "API requests of the run without",
     );
     let cleanup = setup.wait_no_leftovers(Duration::from_secs(10)).await;
     eprintln!("objects gone {cleanup:?} after the runs returned");
@@ -111,11 +116,7 @@ async fn cluster_oom_killed_run_reports_137() {
         .busybox("oom", "exec tail -c 200000000 /dev/zero")
         .resources(Resources::default().limit(ResourceKind::Memory, "24Mi"));
     let outcome = setup
-        .transport
-        .start(spec, quick())
-        .await
-        .expect("start")
-        .wait()
+        .run_to_end(spec, quick())
         .await
         .expect("an OOM kill is a result");
     assert_eq!(outcome.exit.code, Some(137), "{}", outcome.exit);
@@ -132,11 +133,7 @@ async fn cluster_active_deadline_is_reported_as_deadline_exceeded() {
         .busybox("deadline", "sleep 120")
         .active_deadline_seconds(3);
     let outcome = setup
-        .transport
-        .start(spec, quick())
-        .await
-        .expect("start")
-        .wait()
+        .run_to_end(spec, quick())
         .await
         .expect("the server-side deadline is a result");
     assert!(outcome.exit.deadline_exceeded(), "{}", outcome.exit);
@@ -152,11 +149,7 @@ async fn cluster_run_timeout_kills_and_deletes() {
     let spec = setup.busybox("slow", "sleep 300");
     let started = Instant::now();
     let error = setup
-        .transport
-        .start(spec, quick().run_timeout(Duration::from_secs(3)))
-        .await
-        .expect("start")
-        .wait()
+        .run_to_end(spec, quick().run_timeout(Duration::from_secs(3)))
         .await
         .expect_err("must time out");
     assert!(
@@ -182,11 +175,7 @@ async fn cluster_missing_image_fails_fast_with_err_image_pull() {
         .secret_env("TOKEN", "x");
     let started = Instant::now();
     let error = setup
-        .transport
-        .start(spec, RunOptions::default())
-        .await
-        .expect("start")
-        .wait()
+        .run_to_end(spec, RunOptions::default())
         .await
         .expect_err("a missing image can never start");
     let elapsed = started.elapsed();

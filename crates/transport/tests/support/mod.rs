@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use agentpod_podspec::{AgentPodSpec, MANAGED_SELECTOR, PodName};
 use agentpod_testkit::cluster::{BUSYBOX_IMAGE, Cluster, TestNamespace};
-use agentpod_transport::{ClusterConnection, Transport};
+use agentpod_transport::{ClusterConnection, RunOptions, RunOutcome, Transport, TransportError};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::ListParams;
@@ -39,6 +39,21 @@ pub async fn setup() -> Option<Setup> {
 }
 
 impl Setup {
+    /// Starts `spec` (a failed start fails the test) and waits for the run's
+    /// end: the outcome, or the error the run ended with.
+    pub async fn run_to_end(
+        &self,
+        spec: AgentPodSpec,
+        options: RunOptions,
+    ) -> Result<RunOutcome, TransportError> {
+        self.transport
+            .start(spec, options)
+            .await
+            .expect("start")
+            .wait()
+            .await
+    }
+
     /// A busybox pod running `script` under `sh -c`, with a generated name.
     pub fn busybox(&self, prefix: &str, script: &str) -> AgentPodSpec {
         self.pod(BUSYBOX_IMAGE, prefix, script)
