@@ -22,7 +22,21 @@ use kube::Api;
 use kube::api::{LogParams, PostParams};
 use serde_json::{Value, json};
 
+mod support;
+
 const WAIT: Duration = Duration::from_secs(90);
+
+/// The cluster, a fresh namespace and an endpoint serving `script` on the
+/// cluster's host address; `None` (skipped) without a cluster.
+async fn setup(script: Script) -> Option<(Cluster, TestNamespace, ModelEndpoint)> {
+    let cluster = Cluster::for_test().await?;
+    let ns = cluster.namespace().await;
+    let endpoint = cluster
+        .start_model_endpoint(script)
+        .await
+        .expect("endpoint starts");
+    Some((cluster, ns, endpoint))
+}
 
 /// Runs `claude <args>` in a runner pod wired to `endpoint`; returns the
 /// parsed `result` object the CLI printed. Fails with the pod's report when
@@ -71,11 +85,7 @@ async fn claude_in_pod(ns: &TestNamespace, endpoint: &ModelEndpoint, args: &[&st
         .logs("claude", &LogParams::default())
         .await
         .expect("log readable");
-    let last = log
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
+    let last = support::last_line(&log).unwrap_or_default();
     match serde_json::from_str::<Value>(last) {
         Ok(result) => result,
         Err(error) => {
@@ -87,22 +97,12 @@ async fn claude_in_pod(ns: &TestNamespace, endpoint: &ModelEndpoint, args: &[&st
 
 #[tokio::test]
 async fn cluster_claude_in_pod_answers_from_the_offline_endpoint() {
-    let Some(cluster) = Cluster::for_test().await else {
+    let script = Script::new().rule(Rule::new(Matcher::prompt_contains("what is 2+2")).text("4"));
+    let Some((_cluster, ns, endpoint)) = setup(script).await else {
         return;
     };
-    let ns = cluster.namespace().await;
-    let script = Script::new().rule(Rule::new(Matcher::prompt_contains("what is 2+2")).text("4"));
-    let endpoint = cluster
-        .start_model_endpoint(script)
-        .await
-        .expect("endpoint starts");
 
-    let result = claude_in_pod(
-        &ns,
-        &endpoint,
-        &["-p", "what is 2+2", "--output-format", "json"],
-    )
-    .await;
+    let result = claude_in_pod(&ns, &endpoint, &support::json_args("what is 2+2", &[])).await;
 
     assert_eq!(result["type"], "result");
     assert_eq!(result["subtype"], "success");
@@ -115,31 +115,19 @@ async fn cluster_claude_in_pod_answers_from_the_offline_endpoint() {
 
 #[tokio::test]
 async fn cluster_claude_in_pod_returns_structured_output() {
-    let Some(cluster) = Cluster::for_test().await else {
-        return;
-    };
-    let ns = cluster.namespace().await;
     let script = Script::new().rule(
         Rule::new(Matcher::any().with_tool_offered("StructuredOutput"))
             .tool_use("StructuredOutput", json!({"answer": 4, "unit": "apples"})),
     );
-    let endpoint = cluster
-        .start_model_endpoint(script)
-        .await
-        .expect("endpoint starts");
+    let Some((_cluster, ns, endpoint)) = setup(script).await else {
+        return;
+    };
     let schema = r#"{"type":"object","properties":{"answer":{"type":"integer"},"unit":{"type":"string"}},"required":["answer","unit"]}"#;
 
     let result = claude_in_pod(
         &ns,
         &endpoint,
-        &[
-            "-p",
-            "count the apples",
-            "--output-format",
-            "json",
-            "--json-schema",
-            schema,
-        ],
+        &support::json_args("count the apples", &["--json-schema", schema]),
     )
     .await;
 
@@ -158,10 +146,6 @@ async fn cluster_claude_in_pod_returns_structured_output() {
 
 #[tokio::test]
 async fn cluster_claude_in_pod_runs_a_bash_tool_call() {
-    let Some(cluster) = Cluster::for_test().await else {
-        return;
-    };
-    let ns = cluster.namespace().await;
     // The pod's shell must compute the value and report the pod's uid: an
     // echo of our own input could not produce it.
     let script = Script::new()
@@ -175,22 +159,14 @@ async fn cluster_claude_in_pod_runs_a_bash_tool_call() {
             Rule::new(Matcher::any().with_tool_result_containing("result-42"))
                 .text("the check printed 42"),
         );
-    let endpoint = cluster
-        .start_model_endpoint(script)
-        .await
-        .expect("endpoint starts");
+    let Some((_cluster, ns, endpoint)) = setup(script).await else {
+        return;
+    };
 
     let result = claude_in_pod(
         &ns,
         &endpoint,
-        &[
-            "-p",
-            "run the check",
-            "--output-format",
-            "json",
-            "--allowedTools",
-            "Bash",
-        ],
+        &support::json_args("run the check", &["--allowedTools", "Bash"]),
     )
     .await;
 

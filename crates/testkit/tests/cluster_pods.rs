@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use agentpod_testkit::cluster::{BUSYBOX_IMAGE, Cluster, TestNamespace};
-use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStateWaiting, Pod, Secret};
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStateTerminated, ContainerStateWaiting, Pod, Secret,
+};
 use kube::Api;
 use kube::api::{AttachParams, DeleteParams, LogParams, PostParams};
 use serde_json::json;
@@ -51,28 +53,49 @@ fn phase(pod: &Pod) -> Option<&str> {
     pod.status.as_ref()?.phase.as_deref()
 }
 
-fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
+/// The state of the pod's first container.
+fn first_state(pod: &Pod) -> Option<&ContainerState> {
     pod.status
         .as_ref()?
         .container_statuses
         .as_ref()?
         .first()?
         .state
-        .as_ref()?
-        .terminated
         .as_ref()
 }
 
+fn terminated(pod: &Pod) -> Option<&ContainerStateTerminated> {
+    first_state(pod)?.terminated.as_ref()
+}
+
 fn waiting(pod: &Pod) -> Option<&ContainerStateWaiting> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .first()?
-        .state
-        .as_ref()?
-        .waiting
-        .as_ref()
+    first_state(pod)?.waiting.as_ref()
+}
+
+/// Waits (up to [`WAIT`]) until pod `name` reaches phase `wanted`.
+async fn wait_for_phase(ns: &TestNamespace, name: &str, wanted: &str) -> Pod {
+    ns.wait_for_pod(name, &format!("phase {wanted}"), WAIT, |p| {
+        phase(p) == Some(wanted)
+    })
+    .await
+}
+
+/// The whole log of pod `name`'s container.
+async fn read_log(ns: &TestNamespace, name: &str) -> String {
+    let pods: Api<Pod> = ns.api();
+    pods.logs(name, &LogParams::default())
+        .await
+        .expect("log readable")
+}
+
+/// Creates the Secret `json` describes.
+async fn create_secret(ns: &TestNamespace, json: serde_json::Value) {
+    let secret: Secret = serde_json::from_value(json).expect("valid secret JSON");
+    let secrets: Api<Secret> = ns.api();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret created");
 }
 
 #[tokio::test]
@@ -84,21 +107,13 @@ async fn cluster_pod_exit_code_and_log_are_reported() {
     let script = ["sh", "-c", "echo line-from-busybox; exit 3"];
     create(&ns, &pod("exits", BUSYBOX_IMAGE, &script, json!({}))).await;
 
-    let done = ns
-        .wait_for_pod("exits", "phase Failed", WAIT, |p| {
-            phase(p) == Some("Failed")
-        })
-        .await;
+    let done = wait_for_phase(&ns, "exits", "Failed").await;
     let exit = terminated(&done).map(|t| t.exit_code);
     if exit != Some(3) {
         ns.fail_with_pod_report("exits", &format!("expected exit code 3, got {exit:?}"))
             .await;
     }
-    let pods: Api<Pod> = ns.api();
-    let log = pods
-        .logs("exits", &LogParams::default())
-        .await
-        .expect("log readable");
+    let log = read_log(&ns, "exits").await;
     assert_eq!(log, "line-from-busybox\n");
 }
 
@@ -113,10 +128,7 @@ async fn cluster_exec_into_running_pod() {
         &pod("sleeper", BUSYBOX_IMAGE, &["sleep", "3600"], json!({})),
     )
     .await;
-    ns.wait_for_pod("sleeper", "phase Running", WAIT, |p| {
-        phase(p) == Some("Running")
-    })
-    .await;
+    wait_for_phase(&ns, "sleeper", "Running").await;
 
     let pods: Api<Pod> = ns.api();
     let params = AttachParams::default().stderr(false);
@@ -144,16 +156,14 @@ async fn cluster_secret_volume_mounts() {
         return;
     };
     let ns = cluster.namespace().await;
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "creds"},
-        "stringData": {"token": "not-a-real-token"},
-    }))
-    .expect("valid secret JSON");
-    let secrets: Api<Secret> = ns.api();
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret created");
+    create_secret(
+        &ns,
+        json!({
+            "metadata": {"name": "creds"},
+            "stringData": {"token": "not-a-real-token"},
+        }),
+    )
+    .await;
 
     let mut reader = pod(
         "reader",
@@ -172,15 +182,8 @@ async fn cluster_secret_volume_mounts() {
         ]);
     }
     create(&ns, &reader).await;
-    ns.wait_for_pod("reader", "phase Succeeded", WAIT, |p| {
-        phase(p) == Some("Succeeded")
-    })
-    .await;
-    let pods: Api<Pod> = ns.api();
-    let log = pods
-        .logs("reader", &LogParams::default())
-        .await
-        .expect("log readable");
+    wait_for_phase(&ns, "reader", "Succeeded").await;
+    let log = read_log(&ns, "reader").await;
     assert_eq!(log, "not-a-real-token");
 }
 
@@ -200,9 +203,7 @@ async fn cluster_active_deadline_kills_pod() {
         ),
     )
     .await;
-    let done = ns
-        .wait_for_pod("late", "phase Failed", WAIT, |p| phase(p) == Some("Failed"))
-        .await;
+    let done = wait_for_phase(&ns, "late", "Failed").await;
     let reason = done.status.as_ref().and_then(|s| s.reason.as_deref());
     assert_eq!(reason, Some("DeadlineExceeded"));
 }
@@ -250,19 +251,14 @@ async fn cluster_owner_reference_gc_deletes_dependent_secret() {
     )
     .await;
     let uid = owner.metadata.uid.clone().expect("created pod has a uid");
-    let secret: Secret = serde_json::from_value(json!({
+    let owned = json!({
         "metadata": {
             "name": "owned",
             "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "owner", "uid": uid}],
         },
         "stringData": {"k": "v"},
-    }))
-    .expect("valid secret JSON");
-    let secrets: Api<Secret> = ns.api();
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret created");
+    });
+    create_secret(&ns, owned).await;
 
     let pods: Api<Pod> = ns.api();
     let now = DeleteParams {
@@ -270,6 +266,7 @@ async fn cluster_owner_reference_gc_deletes_dependent_secret() {
         ..DeleteParams::default()
     };
     pods.delete("owner", &now).await.expect("pod deleted");
+    let secrets: Api<Secret> = ns.api();
     let deadline = tokio::time::Instant::now() + WAIT;
     while secrets
         .get_opt("owned")

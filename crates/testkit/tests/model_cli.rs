@@ -7,6 +7,8 @@
 // Helpers here are test code too: a panic is how they report a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::OnceLock;
 
 use agentpod_testkit::model::{Block, RecordedRequest};
@@ -31,16 +33,19 @@ struct CliRun {
 impl CliRun {
     /// The final `result` object (the whole stdout for json, the last line for stream-json).
     fn result(&self) -> Value {
-        let line = self
-            .stdout
-            .lines()
-            .rev()
-            .find(|line| !line.trim().is_empty())
+        let line = support::last_line(&self.stdout)
             .unwrap_or_else(|| panic!("claude printed nothing; stderr: {}", self.stderr));
         let value: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("result is not JSON ({e}): {line}"));
         assert_eq!(value["type"], "result", "last line is the result: {line}");
         value
+    }
+
+    /// The `result` object of a run that must have exited 0.
+    fn succeeded(&self) -> Value {
+        let result = self.result();
+        assert_eq!(self.exit_code, Some(0), "stderr: {}", self.stderr);
+        result
     }
 }
 
@@ -62,6 +67,19 @@ async fn run_claude(endpoint: &ModelEndpoint, args: &[&str], extra_env: &[(&str,
     }
 }
 
+/// The `--json-schema` of the structured-output tests.
+const ANSWER_SCHEMA: &str =
+    r#"{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}"#;
+
+/// Which rule answered each model turn, in order.
+fn matched_rules(endpoint: &ModelEndpoint) -> Vec<Option<usize>> {
+    endpoint
+        .messages_requests()
+        .iter()
+        .map(|r| r.matched_rule)
+        .collect()
+}
+
 fn arithmetic_script() -> Script {
     Script::new().rule(Rule::new(Matcher::prompt_contains("what is 2+2")).text("4"))
 }
@@ -74,19 +92,11 @@ fn only_model_request(endpoint: &ModelEndpoint) -> RecordedRequest {
 
 #[tokio::test]
 async fn plain_text_turn_succeeds_with_json_output() {
-    let endpoint = ModelEndpoint::start_local(arithmetic_script())
-        .await
-        .unwrap();
+    let endpoint = support::serve(arithmetic_script()).await;
 
-    let run = run_claude(
-        &endpoint,
-        &["-p", "what is 2+2", "--output-format", "json"],
-        &[],
-    )
-    .await;
+    let run = run_claude(&endpoint, &support::json_args("what is 2+2", &[]), &[]).await;
 
-    let result = run.result();
-    assert_eq!(run.exit_code, Some(0), "stderr: {}", run.stderr);
+    let result = run.succeeded();
     assert_eq!(result["is_error"], false);
     assert_eq!(result["subtype"], "success");
     assert_eq!(result["result"], "4");
@@ -113,9 +123,7 @@ async fn plain_text_turn_succeeds_with_json_output() {
 
 #[tokio::test]
 async fn plain_text_turn_streams_assistant_and_result_lines() {
-    let endpoint = ModelEndpoint::start_local(arithmetic_script())
-        .await
-        .unwrap();
+    let endpoint = support::serve(arithmetic_script()).await;
 
     let run = run_claude(
         &endpoint,
@@ -150,33 +158,22 @@ async fn plain_text_turn_streams_assistant_and_result_lines() {
 
 #[tokio::test]
 async fn json_schema_run_returns_the_structured_output_tool_input() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new().rule(
             Rule::new(Matcher::any().with_tool_offered("StructuredOutput"))
                 .tool_use("StructuredOutput", json!({"answer": 4})),
         ),
     )
-    .await
-    .unwrap();
-    let schema =
-        r#"{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}"#;
+    .await;
 
     let run = run_claude(
         &endpoint,
-        &[
-            "-p",
-            "what is 2+2",
-            "--output-format",
-            "json",
-            "--json-schema",
-            schema,
-        ],
+        &support::json_args("what is 2+2", &["--json-schema", ANSWER_SCHEMA]),
         &[],
     )
     .await;
 
-    let result = run.result();
-    assert_eq!(run.exit_code, Some(0), "stderr: {}", run.stderr);
+    let result = run.succeeded();
     assert_eq!(result["is_error"], false);
     assert_eq!(result["structured_output"], json!({"answer": 4}));
     let sent = only_model_request(&endpoint);
@@ -193,7 +190,7 @@ async fn json_schema_run_returns_the_structured_output_tool_input() {
 #[tokio::test]
 async fn bash_tool_call_is_really_executed_and_its_output_sent_back() {
     // The shell must compute 42: the output cannot be an echo of our input.
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new()
             .rule(
                 Rule::new(Matcher::prompt_contains("run the check").without_tool_result())
@@ -207,25 +204,16 @@ async fn bash_tool_call_is_really_executed_and_its_output_sent_back() {
                     .text("the check printed 42"),
             ),
     )
-    .await
-    .unwrap();
+    .await;
 
     let run = run_claude(
         &endpoint,
-        &[
-            "-p",
-            "run the check",
-            "--output-format",
-            "json",
-            "--allowedTools",
-            "Bash",
-        ],
+        &support::json_args("run the check", &["--allowedTools", "Bash"]),
         &[],
     )
     .await;
 
-    let result = run.result();
-    assert_eq!(run.exit_code, Some(0), "stderr: {}", run.stderr);
+    let result = run.succeeded();
     assert_eq!(result["result"], "the check printed 42");
     assert_eq!(result["num_turns"], 2);
     let sent = endpoint.messages_requests();
@@ -244,11 +232,9 @@ async fn bash_tool_call_is_really_executed_and_its_output_sent_back() {
 async fn http_errors_end_the_run_with_an_error_result_naming_the_status() {
     for status in [401_u16, 429, 500, 529] {
         let endpoint =
-            ModelEndpoint::start_local(Script::new().rule(Rule::new(Matcher::any()).error(status)))
-                .await
-                .unwrap();
+            support::serve(Script::new().rule(Rule::new(Matcher::any()).error(status))).await;
 
-        let run = run_claude(&endpoint, &["-p", "hello", "--output-format", "json"], &[]).await;
+        let run = run_claude(&endpoint, &support::json_args("hello", &[]), &[]).await;
 
         let result = run.result();
         assert_eq!(run.exit_code, Some(1), "status {status}: {}", run.stdout);
@@ -272,18 +258,17 @@ async fn http_errors_end_the_run_with_an_error_result_naming_the_status() {
 
 #[tokio::test]
 async fn should_retry_false_stops_the_cli_retrying_even_with_retries_enabled() {
-    let endpoint = ModelEndpoint::start_local(Script::new().rule(Rule::new(Matcher::any()).reply(
+    let endpoint = support::serve(Script::new().rule(Rule::new(Matcher::any()).reply(
         Reply::Error(HttpError {
             should_retry: Some(false),
             ..HttpError::new(500)
         }),
     )))
-    .await
-    .unwrap();
+    .await;
 
     let run = run_claude(
         &endpoint,
-        &["-p", "hello", "--output-format", "json"],
+        &support::json_args("hello", &[]),
         &[("CLAUDE_CODE_MAX_RETRIES", "3")],
     )
     .await;
@@ -294,17 +279,16 @@ async fn should_retry_false_stops_the_cli_retrying_even_with_retries_enabled() {
 
 #[tokio::test]
 async fn an_overloaded_first_attempt_is_retried_and_the_turn_recovers() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new()
             .rule(Rule::new(Matcher::any()).error(529).times(1))
             .rule(Rule::new(Matcher::any()).text("recovered")),
     )
-    .await
-    .unwrap();
+    .await;
 
     let run = run_claude(
         &endpoint,
-        &["-p", "hello", "--output-format", "json"],
+        &support::json_args("hello", &[]),
         &[("CLAUDE_CODE_MAX_RETRIES", "1")],
     )
     .await;
@@ -315,35 +299,24 @@ async fn an_overloaded_first_attempt_is_retried_and_the_turn_recovers() {
         "stderr: {}",
         run.stderr
     );
-    let rules: Vec<Option<usize>> = endpoint
-        .messages_requests()
-        .iter()
-        .map(|r| r.matched_rule)
-        .collect();
+    let rules = matched_rules(&endpoint);
     assert_eq!(rules, [Some(0), Some(1)]);
 }
 
 #[tokio::test]
 async fn a_long_streamed_output_reaches_the_result_whole() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new().rule(
             Rule::new(Matcher::any())
                 .reply(Reply::Content(vec![Block::FillerText(256 * 1024)]))
                 .chunk_bytes(4096),
         ),
     )
-    .await
-    .unwrap();
-
-    let run = run_claude(
-        &endpoint,
-        &["-p", "write a lot", "--output-format", "json"],
-        &[],
-    )
     .await;
 
-    let result = run.result();
-    assert_eq!(run.exit_code, Some(0), "stderr: {}", run.stderr);
+    let run = run_claude(&endpoint, &support::json_args("write a lot", &[]), &[]).await;
+
+    let result = run.succeeded();
     let text = result["result"].as_str().unwrap();
     assert_eq!(text.len(), 256 * 1024);
     assert!(text.starts_with("filler line 000001 "));
@@ -351,7 +324,7 @@ async fn a_long_streamed_output_reaches_the_result_whole() {
 
 #[tokio::test]
 async fn a_stream_broken_by_an_error_event_falls_back_to_a_non_streaming_request() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new()
             .rule(
                 Rule::new(Matcher::any())
@@ -362,13 +335,11 @@ async fn a_stream_broken_by_an_error_event_falls_back_to_a_non_streaming_request
             )
             .rule(Rule::new(Matcher::any()).text("answered without streaming")),
     )
-    .await
-    .unwrap();
+    .await;
 
-    let run = run_claude(&endpoint, &["-p", "hello", "--output-format", "json"], &[]).await;
+    let run = run_claude(&endpoint, &support::json_args("hello", &[]), &[]).await;
 
-    let result = run.result();
-    assert_eq!(run.exit_code, Some(0), "stderr: {}", run.stderr);
+    let result = run.succeeded();
     assert_eq!(result["result"], "answered without streaming");
     let streaming: Vec<bool> = endpoint
         .messages_requests()
@@ -380,7 +351,7 @@ async fn a_stream_broken_by_an_error_event_falls_back_to_a_non_streaming_request
 
 #[tokio::test]
 async fn a_json_schema_run_answered_in_text_is_told_to_call_structured_output() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new()
             .rule(
                 Rule::new(Matcher::prompt_contains("[structured-output-enforce]"))
@@ -388,21 +359,11 @@ async fn a_json_schema_run_answered_in_text_is_told_to_call_structured_output() 
             )
             .rule(Rule::new(Matcher::any()).text("four")),
     )
-    .await
-    .unwrap();
-    let schema =
-        r#"{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}"#;
+    .await;
 
     let run = run_claude(
         &endpoint,
-        &[
-            "-p",
-            "what is 2+2",
-            "--output-format",
-            "json",
-            "--json-schema",
-            schema,
-        ],
+        &support::json_args("what is 2+2", &["--json-schema", ANSWER_SCHEMA]),
         &[],
     )
     .await;
@@ -413,11 +374,7 @@ async fn a_json_schema_run_answered_in_text_is_told_to_call_structured_output() 
         "stderr: {}",
         run.stderr
     );
-    let rules: Vec<Option<usize>> = endpoint
-        .messages_requests()
-        .iter()
-        .map(|r| r.matched_rule)
-        .collect();
+    let rules = matched_rules(&endpoint);
     assert_eq!(
         rules,
         [Some(1), Some(0)],

@@ -5,6 +5,8 @@
 // Helpers here are test code too: a panic is how they report a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -58,6 +60,12 @@ async fn send(method: &str, url: &str, body: Option<Value>) -> Answer {
     }
 }
 
+/// `POST /v1/messages` with a one-prompt body.
+async fn post_messages(endpoint: &ModelEndpoint, prompt: &str, stream: bool) -> Answer {
+    let url = format!("{}/v1/messages", endpoint.base_url());
+    send("POST", &url, Some(messages_body(prompt, stream))).await
+}
+
 fn messages_body(prompt: &str, stream: bool) -> Value {
     json!({
         "model": "claude-sonnet-5-5",
@@ -96,13 +104,12 @@ fn streamed_text(events: &[(String, Value)], index: u64) -> String {
 
 #[tokio::test]
 async fn streaming_reply_is_the_sse_sequence_the_cli_parses_and_is_recorded() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new()
             .rule(Rule::new(Matcher::prompt_contains("weather")).text("sunny"))
             .rule(Rule::new(Matcher::prompt_contains("2+2")).text("4")),
     )
-    .await
-    .unwrap();
+    .await;
 
     let answer = send(
         "POST",
@@ -142,7 +149,7 @@ async fn streaming_reply_is_the_sse_sequence_the_cli_parses_and_is_recorded() {
 
 #[tokio::test]
 async fn non_streaming_reply_is_one_message_object_with_tool_use() {
-    let endpoint = ModelEndpoint::start_local(Script::new().rule(Rule::new(Matcher::any()).reply(
+    let endpoint = support::serve(Script::new().rule(Rule::new(Matcher::any()).reply(
         Reply::Content(vec![
             Block::Text("calling".into()),
             Block::ToolUse(agentpod_testkit::model::ToolUse::new(
@@ -151,15 +158,9 @@ async fn non_streaming_reply_is_one_message_object_with_tool_use() {
             )),
         ]),
     )))
-    .await
-    .unwrap();
-
-    let answer = send(
-        "POST",
-        &format!("{}/v1/messages", endpoint.base_url()),
-        Some(messages_body("anything", false)),
-    )
     .await;
+
+    let answer = post_messages(&endpoint, "anything", false).await;
 
     assert_eq!(answer.status, 200);
     let message = answer.json();
@@ -182,22 +183,16 @@ async fn non_streaming_reply_is_one_message_object_with_tool_use() {
 
 #[tokio::test]
 async fn error_reply_carries_the_anthropic_error_body_and_retry_headers() {
-    let endpoint = ModelEndpoint::start_local(Script::new().rule(Rule::new(Matcher::any()).reply(
+    let endpoint = support::serve(Script::new().rule(Rule::new(Matcher::any()).reply(
         Reply::Error(HttpError {
             should_retry: Some(false),
             retry_after_secs: Some(7),
             ..HttpError::new(529)
         }),
     )))
-    .await
-    .unwrap();
-
-    let answer = send(
-        "POST",
-        &format!("{}/v1/messages", endpoint.base_url()),
-        Some(messages_body("hi", true)),
-    )
     .await;
+
+    let answer = post_messages(&endpoint, "hi", true).await;
 
     assert_eq!(answer.status, 529);
     let body = answer.json();
@@ -210,7 +205,7 @@ async fn error_reply_carries_the_anthropic_error_body_and_retry_headers() {
 
 #[tokio::test]
 async fn a_rule_with_a_budget_falls_through_once_used_up_and_unmatched_requests_get_ok() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new()
             .rule(
                 Rule::new(Matcher::prompt_contains("flaky"))
@@ -219,8 +214,7 @@ async fn a_rule_with_a_budget_falls_through_once_used_up_and_unmatched_requests_
             )
             .rule(Rule::new(Matcher::prompt_contains("flaky")).text("recovered")),
     )
-    .await
-    .unwrap();
+    .await;
     let url = format!("{}/v1/messages", endpoint.base_url());
 
     let first = send("POST", &url, Some(messages_body("flaky", false))).await;
@@ -240,22 +234,16 @@ async fn a_rule_with_a_budget_falls_through_once_used_up_and_unmatched_requests_
 
 #[tokio::test]
 async fn long_output_arrives_whole_in_bounded_chunks() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new().rule(
             Rule::new(Matcher::any())
                 .reply(Reply::Content(vec![Block::FillerText(64 * 1024)]))
                 .chunk_bytes(1024),
         ),
     )
-    .await
-    .unwrap();
-
-    let answer = send(
-        "POST",
-        &format!("{}/v1/messages", endpoint.base_url()),
-        Some(messages_body("long please", true)),
-    )
     .await;
+
+    let answer = post_messages(&endpoint, "long please", true).await;
 
     let events = sse_events(&answer.body);
     let deltas = events
@@ -270,7 +258,7 @@ async fn long_output_arrives_whole_in_bounded_chunks() {
 
 #[tokio::test]
 async fn stream_error_cuts_the_stream_with_an_error_event() {
-    let endpoint = ModelEndpoint::start_local(
+    let endpoint = support::serve(
         Script::new().rule(
             Rule::new(Matcher::any())
                 .text("never finished")
@@ -278,15 +266,9 @@ async fn stream_error_cuts_the_stream_with_an_error_event() {
                 .stream_error_after(3),
         ),
     )
-    .await
-    .unwrap();
-
-    let answer = send(
-        "POST",
-        &format!("{}/v1/messages", endpoint.base_url()),
-        Some(messages_body("hi", true)),
-    )
     .await;
+
+    let answer = post_messages(&endpoint, "hi", true).await;
 
     assert_eq!(answer.status, 200);
     let events = sse_events(&answer.body);
@@ -306,24 +288,16 @@ async fn stream_error_cuts_the_stream_with_an_error_event() {
 #[tokio::test]
 async fn delay_holds_back_the_answer() {
     let delay = Duration::from_millis(300);
-    let endpoint =
-        ModelEndpoint::start_local(Script::new().rule(Rule::new(Matcher::any()).delay(delay)))
-            .await
-            .unwrap();
+    let endpoint = support::serve(Script::new().rule(Rule::new(Matcher::any()).delay(delay))).await;
     let started = Instant::now();
-    let answer = send(
-        "POST",
-        &format!("{}/v1/messages", endpoint.base_url()),
-        Some(messages_body("slow", false)),
-    )
-    .await;
+    let answer = post_messages(&endpoint, "slow", false).await;
     assert_eq!(answer.status, 200);
     assert!(started.elapsed() >= delay, "answered before the delay");
 }
 
 #[tokio::test]
 async fn control_path_lists_and_clears_recordings_and_unknown_paths_are_recorded_404s() {
-    let endpoint = ModelEndpoint::start_local(Script::new()).await.unwrap();
+    let endpoint = support::serve(Script::new()).await;
     let base = endpoint.base_url();
 
     assert_eq!(
@@ -366,7 +340,7 @@ async fn control_path_lists_and_clears_recordings_and_unknown_paths_are_recorded
 
 #[tokio::test]
 async fn a_busy_address_is_a_bind_error_naming_it() {
-    let first = ModelEndpoint::start_local(Script::new()).await.unwrap();
+    let first = support::serve(Script::new()).await;
     let error = ModelEndpoint::start(Script::new(), first.local_addr())
         .await
         .unwrap_err();
@@ -376,7 +350,7 @@ async fn a_busy_address_is_a_bind_error_naming_it() {
 
 #[tokio::test]
 async fn shutdown_closes_the_listener() {
-    let endpoint = ModelEndpoint::start_local(Script::new()).await.unwrap();
+    let endpoint = support::serve(Script::new()).await;
     let addr = endpoint.local_addr();
     endpoint.shutdown().await.unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
