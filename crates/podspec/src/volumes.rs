@@ -518,13 +518,7 @@ pub(crate) fn absolute_path(field: &'static str, path: &str) -> Result<(), PodSp
     } else {
         None
     };
-    reason.map_or(Ok(()), |reason| {
-        Err(PodSpecError::InvalidPath {
-            field,
-            value: path.to_owned(),
-            reason: reason.to_owned(),
-        })
-    })
+    path_verdict(field, path, reason)
 }
 
 fn relative_path(field: &'static str, path: &str) -> Result<(), PodSpecError> {
@@ -537,6 +531,11 @@ fn relative_path(field: &'static str, path: &str) -> Result<(), PodSpecError> {
     } else {
         None
     };
+    path_verdict(field, path, reason)
+}
+
+/// `Ok` without a `reason`, else the `InvalidPath` error naming `field` and `path`.
+fn path_verdict(field: &'static str, path: &str, reason: Option<&str>) -> Result<(), PodSpecError> {
     reason.map_or(Ok(()), |reason| {
         Err(PodSpecError::InvalidPath {
             field,

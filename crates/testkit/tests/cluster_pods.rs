@@ -42,6 +42,13 @@ fn pod(name: &str, image: &str, command: &[&str], extra_spec: serde_json::Value)
         .expect("valid pod JSON")
 }
 
+/// The cluster and a fresh namespace; `None` (skipped) without a cluster.
+async fn setup() -> Option<(Cluster, TestNamespace)> {
+    let cluster = Cluster::for_test().await?;
+    let ns = cluster.namespace().await;
+    Some((cluster, ns))
+}
+
 async fn create(ns: &TestNamespace, pod: &Pod) -> Pod {
     let pods: Api<Pod> = ns.api();
     pods.create(&PostParams::default(), pod)
@@ -100,10 +107,9 @@ async fn create_secret(ns: &TestNamespace, json: serde_json::Value) {
 
 #[tokio::test]
 async fn cluster_pod_exit_code_and_log_are_reported() {
-    let Some(cluster) = Cluster::for_test().await else {
+    let Some((_cluster, ns)) = setup().await else {
         return;
     };
-    let ns = cluster.namespace().await;
     let script = ["sh", "-c", "echo line-from-busybox; exit 3"];
     create(&ns, &pod("exits", BUSYBOX_IMAGE, &script, json!({}))).await;
 
@@ -119,10 +125,9 @@ async fn cluster_pod_exit_code_and_log_are_reported() {
 
 #[tokio::test]
 async fn cluster_exec_into_running_pod() {
-    let Some(cluster) = Cluster::for_test().await else {
+    let Some((_cluster, ns)) = setup().await else {
         return;
     };
-    let ns = cluster.namespace().await;
     create(
         &ns,
         &pod("sleeper", BUSYBOX_IMAGE, &["sleep", "3600"], json!({})),
@@ -152,10 +157,9 @@ async fn cluster_exec_into_running_pod() {
 
 #[tokio::test]
 async fn cluster_secret_volume_mounts() {
-    let Some(cluster) = Cluster::for_test().await else {
+    let Some((_cluster, ns)) = setup().await else {
         return;
     };
-    let ns = cluster.namespace().await;
     create_secret(
         &ns,
         json!({
@@ -189,10 +193,9 @@ async fn cluster_secret_volume_mounts() {
 
 #[tokio::test]
 async fn cluster_active_deadline_kills_pod() {
-    let Some(cluster) = Cluster::for_test().await else {
+    let Some((_cluster, ns)) = setup().await else {
         return;
     };
-    let ns = cluster.namespace().await;
     create(
         &ns,
         &pod(
@@ -210,10 +213,9 @@ async fn cluster_active_deadline_kills_pod() {
 
 #[tokio::test]
 async fn cluster_missing_image_reports_err_image_pull() {
-    let Some(cluster) = Cluster::for_test().await else {
+    let Some((_cluster, ns)) = setup().await else {
         return;
     };
-    let ns = cluster.namespace().await;
     create(
         &ns,
         &pod(
@@ -241,10 +243,9 @@ async fn cluster_missing_image_reports_err_image_pull() {
 
 #[tokio::test]
 async fn cluster_owner_reference_gc_deletes_dependent_secret() {
-    let Some(cluster) = Cluster::for_test().await else {
+    let Some((_cluster, ns)) = setup().await else {
         return;
     };
-    let ns = cluster.namespace().await;
     let owner = create(
         &ns,
         &pod("owner", BUSYBOX_IMAGE, &["sleep", "3600"], json!({})),
