@@ -61,7 +61,8 @@ pub mod prelude {
 
     #[cfg(feature = "transport")]
     pub use agentpod_transport::{
-        ClusterConnection, ExitStatus, RunEvent, RunOptions, RunOutcome, Transport, TransportError,
+        ClusterConnection, ExitStatus, RunEvent, RunOptions, RunOutcome, StartPolicy, Transport,
+        TransportError,
     };
 }
 
