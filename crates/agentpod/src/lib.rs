@@ -37,6 +37,13 @@
 #[doc(inline)]
 pub use agentpod_podspec as podspec;
 
+/// The Kubernetes object types the pods and Secrets are built from, re-exported so
+/// that a program names them with exactly the version agentpod compiles against.
+/// Like every library, agentpod leaves the choice of API version (a `v1_*`
+/// feature of `k8s-openapi`) to the final binary.
+#[cfg(feature = "podspec")]
+pub use k8s_openapi;
+
 #[cfg(feature = "claude-args")]
 #[doc(inline)]
 pub use agentpod_claude_args as claude_args;
