@@ -31,6 +31,8 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
         None,
     )?;
     cargo(&["test", "--workspace", "--no-fail-fast"], None)?;
+    docs()?;
+    package()?;
 
     let _lock = cluster::lock::acquire()?;
     eprintln!("==> cargo xtask cluster up");
@@ -46,6 +48,7 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
             ],
             Some(kubeconfig.to_string_lossy().as_ref()),
         )
+        .and_then(|()| run_cluster_examples(&kubeconfig.to_string_lossy()))
     });
     eprintln!("==> cargo xtask cluster down");
     let teardown = cluster::down(layout);
@@ -55,22 +58,83 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The library crates users depend on one by one.
+const LIBRARY_CRATES: [&str; 4] = [
+    "agentpod-podspec",
+    "agentpod-claude-args",
+    "agentpod-transport",
+    "agentpod",
+];
+
+/// Examples that talk to a cluster, run in the cluster phase (the others only
+/// need to build, which `cargo test` already does).
+const CLUSTER_EXAMPLES: [&str; 2] = ["pod_run", "worker_exec"];
+
+/// `cargo doc` with warnings as errors: broken intra-doc links fail the run.
+fn docs() -> anyhow::Result<()> {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .args(["doc", "--workspace", "--no-deps", "--all-features"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .env_remove(KUBECONFIG_ENV);
+    run_step("cargo doc --workspace --no-deps --all-features", command)
+}
+
+/// `cargo package` of every library crate, verified: each builds from the
+/// files it would publish, with its sibling crates resolved as published.
+fn package() -> anyhow::Result<()> {
+    let mut args = vec!["package", "--locked", "--allow-dirty"];
+    for name in LIBRARY_CRATES {
+        args.extend(["--package", name]);
+    }
+    cargo(&args, None)
+}
+
+/// Runs the examples that need a cluster against the local one, configured
+/// the way a user's program is: through `KUBECONFIG`.
+fn run_cluster_examples(kubeconfig: &str) -> anyhow::Result<()> {
+    for example in CLUSTER_EXAMPLES {
+        let mut command = Command::new(env!("CARGO"));
+        command
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "agentpod-examples",
+                "--example",
+                example,
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .env(
+                "AGENTPOD_EXAMPLE_IMAGE",
+                agentpod_testkit::cluster::BUSYBOX_IMAGE,
+            );
+        run_step(&format!("cargo run --example {example}"), command)?;
+    }
+    Ok(())
+}
+
+/// Runs a prepared command and turns a failure into an error naming it.
+fn run_step(what: &str, mut command: Command) -> anyhow::Result<()> {
+    eprintln!("==> {what}");
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
 /// Runs cargo; `kubeconfig` configures the cluster tests (unset means they skip).
 fn cargo(args: &[&str], kubeconfig: Option<&str>) -> anyhow::Result<()> {
-    eprintln!("==> cargo {}", args.join(" "));
     let mut command = Command::new(env!("CARGO"));
     command.args(args);
     match kubeconfig {
         Some(path) => command.env(KUBECONFIG_ENV, path),
         None => command.env_remove(KUBECONFIG_ENV),
     };
-    let status = command
-        .status()
-        .with_context(|| format!("could not start cargo {}", args.join(" ")))?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
-    }
-    Ok(())
+    run_step(&format!("cargo {}", args.join(" ")), command)
 }
 
 /// Keeps Ctrl-C from killing the pipeline itself: the running cargo step dies
