@@ -1,14 +1,12 @@
-//! How the prompt reaches the process, and whether it can fit the model at all.
+//! The sizes the command is built against.
 //!
-//! Linux caps a single argument at 128 KiB (`MAX_ARG_STRLEN`), and the `sh -c` line is itself one
-//! argument. Upstream put every prompt into argv and broke above that limit while its size check
-//! allowed ~800 KB. Here a prompt only goes inline while its *quoted* form stays under a threshold
-//! well below the limit; larger prompts go through stdin (`claude -p` reads it) or a mounted file,
-//! and the choice is part of the typed command so a transport knows whether to pipe or mount.
+//! Linux caps each single argument at 128 KiB (`MAX_ARG_STRLEN`), and the `sh -c` line is itself
+//! one argument. Argv words are checked one by one against that limit; the shell line as a
+//! whole. When the shell line would not fit, what can move out of it moves (the prompt to stdin
+//! or a file, system prompts to input files); only what cannot be delivered either way is
+//! refused.
 
-use serde::{Deserialize, Serialize};
-
-use crate::ClaudeArgsError;
+use crate::{ClaudeArgsError, Result};
 
 /// Linux's per-argument limit (`MAX_ARG_STRLEN` = 32 pages) minus the terminating NUL.
 pub const MAX_ARGUMENT_BYTES: usize = 128 * 1024 - 1;
@@ -28,60 +26,9 @@ pub const BYTES_PER_TOKEN_ESTIMATE: u64 = 4;
 /// Default context window for the size check (tokens).
 pub const DEFAULT_CONTEXT_WINDOW_TOKENS: u64 = 200_000;
 
-/// Where a prompt goes when it is too large to be inline.
-///
-/// ```
-/// use agentpod_claude_args::LargePromptDelivery;
-///
-/// let to_file = LargePromptDelivery::File { path: "/var/run/agentpod/prompt.txt".into() };
-/// assert_ne!(to_file, LargePromptDelivery::Stdin);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LargePromptDelivery {
-    /// The transport writes the prompt to the process's stdin and closes it.
-    #[default]
-    Stdin,
-    /// The transport mounts the prompt at this absolute path; the `sh -c` line redirects it to
-    /// stdin (`< path`).
-    File {
-        /// Absolute path inside the container.
-        path: String,
-    },
-}
-
-/// How this command's prompt travels. Decided by [`ClaudeCommand::build`](crate::ClaudeCommand::build).
-///
-/// ```
-/// use agentpod_claude_args::{BuildOptions, ClaudeCommand, ClaudeRequest, PromptDelivery};
-///
-/// let small = ClaudeCommand::build(&ClaudeRequest::new("hi"), &BuildOptions::default()).unwrap();
-/// assert_eq!(small.prompt_delivery(), &PromptDelivery::Inline);
-///
-/// let big = ClaudeCommand::build(&ClaudeRequest::new("x".repeat(100_000)), &BuildOptions::default()).unwrap();
-/// assert_eq!(big.prompt_delivery(), &PromptDelivery::Stdin);
-/// assert_eq!(big.stdin_prompt().map(str::len), Some(100_000));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PromptDelivery {
-    /// The last argument, after `--` (so a prompt starting with `-` is never read as a flag).
-    Inline,
-    /// Piped to stdin by the transport.
-    Stdin,
-    /// Mounted at `path` by the transport; the shell line redirects it to stdin.
-    File {
-        /// Absolute path inside the container.
-        path: String,
-    },
-}
-
 /// Rejects a prompt that cannot fit the context window. Counts UTF-8 bytes, not characters: a
 /// prompt of CJK text or emoji is three to four times longer in bytes than in `char`s.
-pub(crate) fn check_prompt_size(
-    prompt_bytes: usize,
-    context_window_tokens: u64,
-) -> Result<(), ClaudeArgsError> {
+pub(crate) fn check_prompt_size(prompt_bytes: usize, context_window_tokens: u64) -> Result<()> {
     let limit_bytes = context_window_tokens.saturating_mul(BYTES_PER_TOKEN_ESTIMATE);
     if u64::try_from(prompt_bytes).unwrap_or(u64::MAX) > limit_bytes {
         return Err(ClaudeArgsError::PromptTooLarge {

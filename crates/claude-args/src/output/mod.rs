@@ -6,8 +6,8 @@
 //! line) and lets the last result win.
 //!
 //! A result is only a success when `is_error` is false *and* the subtype is `success`: the CLI
-//! reports "Not logged in" with `subtype: "success"` and `is_error: true`, which upstream returned
-//! as an answer.
+//! reports "Not logged in" with `subtype: "success"` and `is_error: true`, which a naive reader
+//! would return as an answer.
 
 mod result;
 mod stream;

@@ -61,18 +61,17 @@ impl Drop for Scratch {
     }
 }
 
-/// One process start: what a transport would do with a [`ClaudeCommand`].
 /// One process start: what a transport would do with a `ClaudeCommand`.
 pub struct Invocation {
     pub name: String,
     pub program: Vec<String>,
     pub env: Vec<(String, String)>,
     pub stdin: Option<String>,
-    pub prompt_file: Option<(String, String)>,
+    /// `(path, contents)` of every file the process must find.
+    pub files: Vec<(String, String)>,
     pub expect: Expect,
 }
 
-/// Runs one invocation; `Err` says what went wrong, with the CLI's own words.
 /// Runs one invocation; `Err` says what went wrong, with the CLI's own words.
 pub fn run(invocation: &Invocation, index: usize, scratch: &Scratch) -> Result<Duration, String> {
     let name = &invocation.name;
@@ -88,8 +87,10 @@ pub fn run(invocation: &Invocation, index: usize, scratch: &Scratch) -> Result<D
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .envs(invocation.env.iter().map(|(name, value)| (name, value)));
     check_no_credentials_leak(&process)?;
-    if let Some((path, contents)) = &invocation.prompt_file {
-        // The transport's job: mount the prompt where the shell line reads it.
+    for (path, contents) in &invocation.files {
+        // The transport's job: put each input file where the process looks for it.
+        let path = std::path::Path::new(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, contents).unwrap();
     }
 
