@@ -5,8 +5,8 @@
 //! secret store, or in a file the process finds at a path. The built command then states what
 //! the process needs in the same neutral words: variables to set to a credential, to a plain
 //! value or to blank ([`EnvVar`]), and setup steps the shell line performs ([`SetupStep`]). How
-//! those needs are met (a pod's secret-backed variable, a mounted file, a local process's
-//! environment) is the caller's business.
+//! those needs are met (a variable backed by a secret store, a file written before the process
+//! starts, a local process's own environment) is the caller's business.
 
 use serde::{Deserialize, Serialize};
 

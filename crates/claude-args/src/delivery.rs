@@ -57,8 +57,9 @@ pub enum InputKind {
 /// A file the process must find at `path` before it starts, with the exact contents.
 ///
 /// Treat the contents like a credential: MCP configurations, settings and agent definitions
-/// commonly carry tokens. Deliver them out of band (a secret volume, a file written before the
-/// process starts), never in a pod spec, a URL or a log line. `Debug` prints the contents as
+/// commonly carry tokens. Deliver them out of band (a secret store's file delivery, a file
+/// written before the process starts), never in a command line, a workload spec, a URL or a log
+/// line. `Debug` prints the contents as
 /// `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -236,6 +236,7 @@ fn inline_documents_travel_as_input_files_never_in_argv() {
         .agents(JsonOrPath::Json(
             json!({"a": {"description": "d", "prompt": SECRET_VALUE}}),
         ));
+    assert!(!format!("{request:?}").contains(SECRET_VALUE));
     let options = BuildOptions::default().inputs_dir("/run/claude-inputs/");
     let command = ClaudeCommand::build(&request, &options).unwrap();
     assert!(
@@ -270,6 +271,7 @@ fn inline_documents_travel_as_input_files_never_in_argv() {
     );
     for file in command.input_files() {
         assert!(file.contents.contains(SECRET_VALUE));
+        assert!(!format!("{file:?}").contains(SECRET_VALUE));
         let parsed: serde_json::Value = serde_json::from_str(&file.contents).unwrap();
         assert!(parsed.is_object());
     }

@@ -1,7 +1,7 @@
 //! Request + build options → the exact command a transport runs.
 //!
 //! The same [`ClaudeCommand`] serves every transport: an argv for exec APIs and local spawning,
-//! and a POSIX `sh -c` line for container commands. Every value goes into argv as one
+//! and a POSIX `sh -c` line for runners that take one command line. Every value goes into argv as one
 //! `--flag=value` word, so a value that starts with `-` can never be taken for a flag and
 //! optional-value flags (`--resume [value]`) never swallow the next word; an inline prompt comes
 //! last, after `--`. The shell line is quoted by `shlex` (a maintained, audited quoting crate), not
@@ -150,7 +150,7 @@ impl ClaudeCommand {
         }
     }
 
-    /// `["sh", "-c", <shell line>]`, e.g. for a container's `command`.
+    /// `["sh", "-c", <shell line>]`, for runners that take a program and its arguments.
     pub fn sh_c_argv(&self) -> Result<Vec<String>> {
         Ok(vec![
             "sh".to_owned(),

@@ -1,7 +1,7 @@
 //! Where each part of the request travels: argv, stdin, or an input file.
 //!
 //! Inline JSON documents always become input files (they commonly carry tokens, and argv ends
-//! up in pod specs, exec URLs and audit logs). The prompt goes inline while its quoted form is
+//! up in workload specs, exec URLs and audit logs). The prompt goes inline while its quoted form is
 //! under the inline limit. Then the plan is tightened step by step while the whole `sh -c` line
 //! would not fit into one argument: first the prompt moves to stdin or its file, then the larger
 //! system prompt, then the other, into input files. A system prompt whose argv word alone is over

@@ -28,7 +28,7 @@ pub(crate) fn shell_line(
             // `NAME="$(cat f)" && export NAME`: the assignment's status is cat's, so a missing
             // file stops the line; `export NAME="$(…)"` would hide that failure.
             SetupStep::ExportFromFile { name, path } => {
-                format!("{name}=\"$(cat {})\" && export {name}", quote("secret file", path)?)
+                format!("{name}=\"$(cat {})\" && export {name}", quote("credential file", path)?)
             }
         });
     }

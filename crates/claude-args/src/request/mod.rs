@@ -131,8 +131,8 @@ pub struct ClaudeRequest {
     pub betas: Vec<String>,
     /// `--debug-file`: write debug logs to this path (turns debug mode on).
     pub debug_file: Option<String>,
-    /// Directory to run in. The `sh -c` line `cd`s there; argv users set it on their process or
-    /// container.
+    /// Directory to run in. The `sh -c` line `cd`s there; argv users start their process
+    /// there.
     pub working_dir: Option<String>,
 }
 

@@ -66,16 +66,25 @@ pub enum InputFormat {
 /// (`--mcp-config`, `--settings`, `--agents`).
 ///
 /// Inline JSON never goes into argv: such documents commonly carry tokens, and argv ends up in
-/// pod specs, exec URLs and audit logs. The built command lists it as an
+/// workload specs, exec URLs and audit logs. The built command lists it as an
 /// [`InputFile`](crate::InputFile) that the caller delivers like a credential, and passes its
-/// path to the CLI.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// path to the CLI. `Debug` prints inline JSON as `<redacted>`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JsonOrPath {
     /// Inline JSON; must be an object.
     Json(serde_json::Value),
-    /// A path the CLI reads (inside the container, when run in a pod).
+    /// A path the CLI reads, as the process sees it.
     Path(String),
+}
+
+impl fmt::Debug for JsonOrPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonOrPath::Json(_) => f.write_str("Json(<redacted>)"),
+            JsonOrPath::Path(path) => f.debug_tuple("Path").field(path).finish(),
+        }
+    }
 }
 
 /// Which built-in tools the CLI offers the model (`--tools`).
