@@ -3,14 +3,30 @@
 //! A run passes only when the CLI got past its argument parsing and ended the expected way; a
 //! usage error (`error: …` on stderr), any other stderr line or another outcome fails it.
 
+// Shared by several test files; each uses a part.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentpod_claude_args::{ClaudeArgsError, parse_output};
+use agentpod_testkit::model::ClaudeCli;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many CLI processes run at once.
+pub const PARALLEL_RUNS: usize = 3;
+
+/// The pinned real CLI, installed into the shared cache when absent. A missing CLI fails the
+/// test with what to fix; it never skips.
+pub fn claude_binary() -> PathBuf {
+    match ClaudeCli::ensure_installed() {
+        Ok(cli) => cli.path().to_path_buf(),
+        Err(error) => panic!("the real claude CLI is needed: {error}"),
+    }
+}
 
 /// What a run must end with.
 #[derive(Debug, Clone, Copy)]
