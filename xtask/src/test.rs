@@ -1,6 +1,7 @@
 //! The test pipeline behind `cargo xtask test`.
 //!
-//! Pure checks first (fmt, clippy, every unit/doc/snapshot test with no
+//! The Debian packages first (the workspace tests need npm and the shells too), then pure
+//! checks (fmt, clippy, every unit/doc/snapshot test with no
 //! cluster configured, so cluster tests print SKIPPED), then a fresh local
 //! cluster, the cluster suite (`tests/cluster_*.rs` of every crate) with the
 //! cluster configured, and `cluster down` whatever happened — also on Ctrl-C,
@@ -18,6 +19,8 @@ use crate::cluster::{self, layout::Layout};
 pub fn run(layout: &Layout) -> anyhow::Result<()> {
     let started = Instant::now();
     catch_ctrl_c();
+    // The workspace tests need some of them too (npm, the shells), and run before `cluster up`.
+    cluster::ensure_packages()?;
     cargo(&["fmt", "--all", "--", "--check"], None)?;
     cargo(
         &[

@@ -20,7 +20,7 @@
 //! use std::time::SystemTime;
 //!
 //! // Describe the run once…
-//! let request = ClaudeRequest { max_turns: Some(3), ..ClaudeRequest::new("Summarise README.md") };
+//! let request = ClaudeRequest::new("Summarise README.md").max_turns(3);
 //! let command = ClaudeCommand::build(&request, &BuildOptions::default())?;
 //!
 //! // …and render the pod that runs it.
@@ -62,8 +62,8 @@ pub mod prelude {
 
     #[cfg(feature = "claude-args")]
     pub use agentpod_claude_args::{
-        BuildOptions, ClaudeArgsError, ClaudeCommand, ClaudeOutput, ClaudeRequest, Credentials,
-        OutputFormat, PermissionMode, SecretRef,
+        BuildOptions, ClaudeArgsError, ClaudeCommand, ClaudeOutput, ClaudeRequest,
+        CredentialSource, Credentials, OutputFormat, PermissionMode,
     };
 
     #[cfg(feature = "transport")]

@@ -1,173 +1,102 @@
-//! Credentials as *references*, and the environment the `claude` process gets.
+//! Credentials as *needs*, and the environment the `claude` process gets.
 //!
-//! Upstream wrote the OAuth JSON into the pod's command line with `printf`, so every secret was
-//! readable in the pod spec, in `kubectl describe` and in audit logs. Here a secret is only ever
-//! named: either a Kubernetes Secret key that the transport turns into an `env.valueFrom`, or a
-//! file the transport mounts, which the `sh -c` line reads at run time. The secret's value never
-//! passes through this crate, so it cannot end up in argv or in the shell line.
-//!
-//! The list of variables to blank is computed from an explicit input (the orchestrator's
-//! variable names) rather than from this process's environment, so the output is deterministic.
+//! A secret value never passes through this crate. The caller says where each credential will
+//! be ([`CredentialSource`]): in the process's environment, put there by the caller from its own
+//! secret store, or in a file the process finds at a path. The built command then states what
+//! the process needs in the same neutral words: variables to set to a credential, to a plain
+//! value or to blank ([`EnvVar`]), and setup steps the shell line performs ([`SetupStep`]). How
+//! those needs are met (a variable backed by a secret store, a file written before the process
+//! starts, a local process's own environment) is the caller's business.
 
 use serde::{Deserialize, Serialize};
 
-/// The variable that carries a long-lived OAuth token.
-pub const OAUTH_TOKEN_VAR: &str = "CLAUDE_CODE_OAUTH_TOKEN";
-/// The variable that carries an API key.
-pub const API_KEY_VAR: &str = "ANTHROPIC_API_KEY";
-/// The variable that points the CLI at another Messages API endpoint.
-pub const BASE_URL_VAR: &str = "ANTHROPIC_BASE_URL";
-/// Where the CLI looks for OAuth credentials, relative to `$HOME`.
-pub const CREDENTIALS_FILE_IN_HOME: &str = ".claude/.credentials.json";
+use crate::env::{API_KEY_VAR, BASE_URL_VAR, OAUTH_TOKEN_VAR};
+use crate::setters::setters;
 
-/// Where a secret value comes from at run time. The value itself is never held here.
-///
-/// ```
-/// use agentpod_claude_args::SecretRef;
-///
-/// let from_secret = SecretRef::SecretKey { secret: "claude".into(), key: "api-key".into() };
-/// let from_file = SecretRef::MountedFile { path: "/var/run/secrets/claude/token".into() };
-/// assert_ne!(from_secret, from_file);
-/// ```
+/// Where a credential will be when the process starts. The value itself is never held here.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SecretRef {
-    /// A key of a Kubernetes Secret; the transport sets the variable with `env.valueFrom`.
-    SecretKey {
-        /// Secret name.
-        secret: String,
-        /// Key inside the Secret.
-        key: String,
-    },
-    /// A file the transport mounts (absolute path); the `sh -c` line reads it into the variable.
-    MountedFile {
-        /// Absolute path inside the container.
+pub enum CredentialSource {
+    /// The caller sets the credential's variable in the process's environment from its own
+    /// secret store; the command lists it as [`EnvValue::Credential`].
+    Environment,
+    /// A file the process finds at this absolute path; the shell line reads it into the
+    /// credential's variable (a [`SetupStep::ExportFromFile`]).
+    File {
+        /// Absolute path, as the process sees it.
         path: String,
     },
 }
 
 /// How the `claude` process authenticates and which endpoint it talks to.
 ///
-/// ```
-/// use agentpod_claude_args::{Credentials, SecretRef};
-///
-/// let credentials = Credentials {
-///     api_key: Some(SecretRef::SecretKey { secret: "claude".into(), key: "api-key".into() }),
-///     base_url: Some("http://127.0.0.1:8080".into()),
-///     ..Credentials::default()
-/// };
-/// assert!(credentials.oauth_credentials_file.is_none());
-/// ```
+/// `Default`: no credentials and the CLI's own endpoint (every field unset).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Credentials {
-    /// Absolute path of a mounted OAuth credentials JSON (`{"claudeAiOauth": …}`). The CLI
-    /// refreshes tokens and rewrites this file, and Secret mounts are read-only, so the shell
-    /// line copies it to a writable `$HOME/.claude/.credentials.json` first.
+    /// Absolute path of an OAuth credentials JSON file (`{"claudeAiOauth": …}`) the process
+    /// finds. The CLI refreshes tokens and rewrites this file, and such files are often
+    /// read-only, so the shell line copies it to a writable
+    /// `$HOME/.claude/.credentials.json` first.
     pub oauth_credentials_file: Option<String>,
-    /// `CLAUDE_CODE_OAUTH_TOKEN`.
-    pub oauth_token: Option<SecretRef>,
-    /// `ANTHROPIC_API_KEY`.
-    pub api_key: Option<SecretRef>,
+    /// The long-lived OAuth token the process must see as `CLAUDE_CODE_OAUTH_TOKEN`.
+    pub oauth_token: Option<CredentialSource>,
+    /// The API key the process must see as `ANTHROPIC_API_KEY`.
+    pub api_key: Option<CredentialSource>,
     /// `ANTHROPIC_BASE_URL`. An address, not a secret, so it is passed as a plain value.
     pub base_url: Option<String>,
 }
 
-/// One environment variable the transport must set for the `claude` process.
-///
-/// ```
-/// use agentpod_claude_args::{EnvValue, EnvVar};
-///
-/// let blank = EnvVar { name: "CLAUDECODE".into(), value: EnvValue::Literal(String::new()) };
-/// assert!(blank.is_blank());
-/// ```
+impl Credentials {
+    setters! {
+        text oauth_credentials_file: Option<String>;
+        some oauth_token: CredentialSource;
+        some api_key: CredentialSource;
+        text base_url: Option<String>;
+    }
+}
+
+/// One environment variable the `claude` process must see.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EnvVar {
     /// Variable name.
     pub name: String,
-    /// Where its value comes from.
+    /// What it must hold.
     pub value: EnvValue,
 }
 
-impl EnvVar {
-    /// True for a variable set to the empty string (a blanked orchestrator variable).
-    pub fn is_blank(&self) -> bool {
-        matches!(&self.value, EnvValue::Literal(value) if value.is_empty())
-    }
-}
-
-/// The value of an [`EnvVar`].
-///
-/// ```
-/// use agentpod_claude_args::EnvValue;
-///
-/// let from_secret = EnvValue::FromSecret { secret: "claude".into(), key: "api-key".into() };
-/// assert_ne!(from_secret, EnvValue::Literal(String::new()));
-/// ```
+/// What an [`EnvVar`] must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EnvValue {
-    /// A plain, non-secret value (may be empty: a blanked variable).
-    Literal(String),
-    /// A Kubernetes Secret key (`env.valueFrom.secretKeyRef`).
-    FromSecret {
-        /// Secret name.
-        secret: String,
-        /// Key inside the Secret.
-        key: String,
-    },
-}
-
-/// The names to blank in the child: every name starting with `CLAUDE`, sorted and deduplicated.
-///
-/// Claude Code marks its own child processes with `CLAUDE*` variables (`CLAUDECODE`,
-/// `CLAUDE_CODE_ENTRYPOINT`, …). An agent started from inside another one would inherit them and
-/// behave like a sub-agent, so they are set to empty. Pass the orchestrator's variable names
-/// (e.g. from `std::env::vars_os()`); nothing is read from the environment here.
-///
-/// ```
-/// use agentpod_claude_args::blanked_env_names;
-///
-/// let names = blanked_env_names(["PATH", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDECODE", "MY_CLAUDE"]);
-/// assert_eq!(names, ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]);
-/// ```
-pub fn blanked_env_names<I, S>(orchestrator_env_names: I) -> Vec<String>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str>,
-{
-    let mut names: Vec<String> = orchestrator_env_names
-        .into_iter()
-        .filter(|name| name.as_ref().starts_with("CLAUDE"))
-        .map(|name| name.as_ref().to_owned())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+    /// Set, to the empty string: an inherited `CLAUDE*` variable (see
+    /// [`env::blanked_env_names`](crate::env::blanked_env_names)).
+    Blank,
+    /// A plain, non-secret value.
+    Plain(String),
+    /// The credential named by the variable, supplied by the caller from its secret store
+    /// ([`CredentialSource::Environment`]).
+    Credential,
 }
 
 /// A step the `sh -c` line performs before `exec`ing `claude`. Argv users (exec APIs, local
 /// spawning) must perform these themselves or run the shell line instead.
-///
-/// ```
-/// use agentpod_claude_args::SetupStep;
-///
-/// let step = SetupStep::CopyOAuthCredentials { from: "/var/run/claude/credentials.json".into() };
-/// assert!(matches!(step, SetupStep::CopyOAuthCredentials { .. }));
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SetupStep {
-    /// Copy a mounted OAuth credentials file to `$HOME/.claude/.credentials.json` (mode 600).
+    /// Copy an OAuth credentials file to `$HOME/.claude/.credentials.json` (mode 600).
     CopyOAuthCredentials {
-        /// The mounted file.
+        /// The file the process finds.
         from: String,
     },
-    /// Read a mounted file into an exported variable.
+    /// Read a file into an exported variable.
     ExportFromFile {
         /// Variable name.
         name: String,
-        /// The mounted file.
+        /// The file the process finds.
         path: String,
     },
 }
@@ -191,24 +120,21 @@ pub(crate) fn wire_credentials(
         set_names.push(BASE_URL_VAR);
         set_env.push(EnvVar {
             name: BASE_URL_VAR.to_owned(),
-            value: EnvValue::Literal(url.clone()),
+            value: EnvValue::Plain(url.clone()),
         });
     }
-    for (name, reference) in [
+    for (name, source) in [
         (API_KEY_VAR, &credentials.api_key),
         (OAUTH_TOKEN_VAR, &credentials.oauth_token),
     ] {
-        let Some(reference) = reference else { continue };
+        let Some(source) = source else { continue };
         set_names.push(name);
-        match reference {
-            SecretRef::SecretKey { secret, key } => set_env.push(EnvVar {
+        match source {
+            CredentialSource::Environment => set_env.push(EnvVar {
                 name: name.to_owned(),
-                value: EnvValue::FromSecret {
-                    secret: secret.clone(),
-                    key: key.clone(),
-                },
+                value: EnvValue::Credential,
             }),
-            SecretRef::MountedFile { path } => setup.push(SetupStep::ExportFromFile {
+            CredentialSource::File { path } => setup.push(SetupStep::ExportFromFile {
                 name: name.to_owned(),
                 path: path.clone(),
             }),
@@ -220,24 +146,24 @@ pub(crate) fn wire_credentials(
         .filter(|name| !set_names.contains(&name.as_str()))
         .map(|name| EnvVar {
             name: name.clone(),
-            value: EnvValue::Literal(String::new()),
+            value: EnvValue::Blank,
         })
         .collect();
     env.extend(set_env);
     (env, setup)
 }
 
-/// The mounted paths in these credentials, with the field they come from (for validation).
-pub(crate) fn mounted_paths(credentials: &Credentials) -> Vec<(&'static str, &str)> {
+/// The file paths in these credentials, with the field they come from (for validation).
+pub(crate) fn file_paths(credentials: &Credentials) -> Vec<(&'static str, &str)> {
     let mut paths = Vec::new();
     if let Some(path) = &credentials.oauth_credentials_file {
         paths.push(("oauth_credentials_file", path.as_str()));
     }
-    for (field, reference) in [
+    for (field, source) in [
         ("api_key", &credentials.api_key),
         ("oauth_token", &credentials.oauth_token),
     ] {
-        if let Some(SecretRef::MountedFile { path }) = reference {
+        if let Some(CredentialSource::File { path }) = source {
             paths.push((field, path.as_str()));
         }
     }
@@ -247,33 +173,17 @@ pub(crate) fn mounted_paths(credentials: &Credentials) -> Vec<(&'static str, &st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::blanked_env_names;
 
     #[test]
-    fn blanking_keeps_only_claude_prefixed_names_sorted() {
-        let names = blanked_env_names(vec![
-            "CLAUDE_Z".to_owned(),
-            "HOME".to_owned(),
-            "CLAUDE_A".to_owned(),
-            "claude_lower".to_owned(),
-            "ANTHROPIC_API_KEY".to_owned(),
-        ]);
-        assert_eq!(names, ["CLAUDE_A", "CLAUDE_Z"]);
-        assert!(blanked_env_names(Vec::<String>::new()).is_empty());
-    }
-
-    #[test]
-    fn secret_key_refs_become_value_from_entries_and_files_become_setup_steps() {
-        let credentials = Credentials {
-            oauth_credentials_file: Some("/run/creds/credentials.json".into()),
-            oauth_token: Some(SecretRef::MountedFile {
+    fn environment_credentials_become_needs_and_files_become_setup_steps() {
+        let credentials = Credentials::default()
+            .oauth_credentials_file("/run/creds/credentials.json")
+            .oauth_token(CredentialSource::File {
                 path: "/run/creds/token".into(),
-            }),
-            api_key: Some(SecretRef::SecretKey {
-                secret: "claude".into(),
-                key: "api-key".into(),
-            }),
-            base_url: Some("http://127.0.0.1:9".into()),
-        };
+            })
+            .api_key(CredentialSource::Environment)
+            .base_url("http://127.0.0.1:9");
         let blanked = blanked_env_names(["CLAUDECODE", OAUTH_TOKEN_VAR]);
         let (env, setup) = wire_credentials(&credentials, &blanked);
         assert_eq!(
@@ -281,18 +191,15 @@ mod tests {
             [
                 EnvVar {
                     name: "CLAUDECODE".into(),
-                    value: EnvValue::Literal(String::new())
+                    value: EnvValue::Blank
                 },
                 EnvVar {
                     name: BASE_URL_VAR.into(),
-                    value: EnvValue::Literal("http://127.0.0.1:9".into())
+                    value: EnvValue::Plain("http://127.0.0.1:9".into())
                 },
                 EnvVar {
                     name: API_KEY_VAR.into(),
-                    value: EnvValue::FromSecret {
-                        secret: "claude".into(),
-                        key: "api-key".into()
-                    }
+                    value: EnvValue::Credential
                 },
             ]
         );
@@ -308,6 +215,6 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(mounted_paths(&credentials).len(), 2);
+        assert_eq!(file_paths(&credentials).len(), 2);
     }
 }

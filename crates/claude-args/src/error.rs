@@ -7,21 +7,30 @@
 
 use crate::output::RunStats;
 
+/// The crate's result type.
+pub type Result<T, E = ClaudeArgsError> = std::result::Result<T, E>;
+
 /// Everything that can go wrong while building a command or reading the CLI's output.
 ///
 /// ```
-/// use agentpod_claude_args::{ClaudeArgsError, PermissionMode};
+/// use agentpod_claude_args::{ClaudeArgsError, parse_output};
 ///
-/// let err = "yolo".parse::<PermissionMode>().unwrap_err();
-/// assert!(matches!(err, ClaudeArgsError::UnknownPermissionMode { .. }));
-/// assert!(err.to_string().contains("acceptEdits"));
+/// // A failed run still reports what it cost.
+/// let line = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"total_cost_usd":0.25,"num_turns":3}"#;
+/// match parse_output(line, false) {
+///     Err(err @ ClaudeArgsError::MaxTurns { .. }) => {
+///         assert_eq!(err.run_stats().map(|stats| stats.total_cost_usd), Some(0.25));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClaudeArgsError {
     // ----- request errors: nothing was run -----
-    /// The prompt is empty; `claude -p` refuses to run without input.
-    #[error("the prompt is empty: `claude -p` needs a non-empty prompt")]
+    /// The prompt is empty or only whitespace (as the CLI counts it: the ECMAScript `trim` set,
+    /// U+FEFF included); `claude -p` refuses to run without input.
+    #[error("the prompt is empty or only whitespace: `claude -p` needs a prompt with text")]
     EmptyPrompt,
 
     /// A value that must be non-empty is empty (a model name, a tool name, a path…).
@@ -40,12 +49,38 @@ pub enum ClaudeArgsError {
         field: &'static str,
     },
 
-    /// `bypassPermissions` was requested without the explicit opt-in on the request.
+    /// `bypassPermissions` was requested (by flag, settings or an agent definition) without the
+    /// explicit opt-in on the request.
     #[error(
-        "permission mode bypassPermissions needs an explicit opt-in: set \
-         `allow_bypass_permissions = true` on the request, and only for sandboxes without network access"
+        "{field} asks for permission mode bypassPermissions, which needs an explicit opt-in: set \
+         `allow_bypass_permissions(true)` on the request, and only for sandboxes without network access"
     )]
-    BypassPermissionsNotAllowed,
+    BypassPermissionsNotAllowed {
+        /// The request field that asks for it (`permission_mode`, `settings` or `agents`).
+        field: &'static str,
+    },
+
+    /// A value is not one the CLI accepts for this field.
+    #[error("{field} value {value:?} is invalid: expected {expected}")]
+    InvalidValue {
+        /// The request field.
+        field: &'static str,
+        /// The rejected value.
+        value: String,
+        /// What the field accepts.
+        expected: &'static str,
+    },
+
+    /// The `claude` binary is a bare name starting with `-`, which a shell's `exec` reads as an
+    /// option.
+    #[error(
+        "claude_path {path:?} starts with '-' and has no '/': a shell's exec would read it as an \
+         option; give an absolute path or one with a directory, such as ./{path}"
+    )]
+    ProgramLooksLikeOption {
+        /// The rejected path.
+        path: String,
+    },
 
     /// A permission mode string is not one the CLI knows.
     #[error(
@@ -118,8 +153,9 @@ pub enum ClaudeArgsError {
         kind: &'static str,
     },
 
-    /// A mounted file path is not absolute.
-    #[error("{field} path {path:?} is not absolute: mounted files need an absolute path")]
+    /// A path the process must find (a credential file, the prompt file, the inputs directory)
+    /// is not absolute.
+    #[error("{field} path {path:?} is not absolute: give the absolute path the process sees")]
     RelativePath {
         /// The option field.
         field: &'static str,
@@ -144,10 +180,11 @@ pub enum ClaudeArgsError {
         bytes_per_token: u64,
     },
 
-    /// One argument (or the whole `sh -c` line) is over the Linux per-argument limit.
+    /// One argument (or the whole `sh -c` line) is over the Linux per-argument limit, and
+    /// nothing that could move out of it is left.
     #[error(
         "{what} is {bytes} bytes, over the Linux per-argument limit of {limit} bytes: \
-         pass large JSON values as file paths and large prompts through stdin or a file"
+         shorten it (prompts, system prompts and inline JSON already travel as stdin or files)"
     )]
     ArgumentTooLong {
         /// The flag or `the sh -c line`.
@@ -248,14 +285,6 @@ pub enum ClaudeArgsError {
 
 impl ClaudeArgsError {
     /// The partial usage of a run that failed, if the error comes from a run.
-    ///
-    /// ```
-    /// use agentpod_claude_args::parse_output;
-    ///
-    /// let line = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"total_cost_usd":0.25,"num_turns":3}"#;
-    /// let err = parse_output(line, false).unwrap_err();
-    /// assert_eq!(err.run_stats().map(|s| s.total_cost_usd), Some(0.25));
-    /// ```
     pub fn run_stats(&self) -> Option<&RunStats> {
         match self {
             Self::Api { stats, .. }

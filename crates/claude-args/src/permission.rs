@@ -1,8 +1,8 @@
 //! Permission modes and effort levels as closed enums.
 //!
-//! Upstream accepted free strings and silently mapped unknown ones to the default mode, so a typo
-//! like `acceptedits` ran with different permissions than intended. Here parsing is strict: an
-//! unknown string is an error, and every variant maps to exactly the string the CLI expects.
+//! Parsing is strict: an unknown string is an error instead of a silent fall-back to the default
+//! mode (a typo like `acceptedits` would otherwise run with other permissions than intended), and
+//! every variant maps to exactly the string the CLI expects.
 
 use std::fmt;
 use std::str::FromStr;
@@ -50,11 +50,6 @@ impl PermissionMode {
     ];
 
     /// The exact value passed to `--permission-mode`.
-    ///
-    /// ```
-    /// use agentpod_claude_args::PermissionMode;
-    /// assert_eq!(PermissionMode::DontAsk.as_cli_str(), "dontAsk");
-    /// ```
     pub fn as_cli_str(self) -> &'static str {
         match self {
             PermissionMode::Default => "default",
@@ -140,11 +135,6 @@ impl Effort {
     ];
 
     /// The exact value passed to `--effort`.
-    ///
-    /// ```
-    /// use agentpod_claude_args::Effort;
-    /// assert_eq!(Effort::Max.as_cli_str(), "max");
-    /// ```
     pub fn as_cli_str(self) -> &'static str {
         match self {
             Effort::Low => "low",

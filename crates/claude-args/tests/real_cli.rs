@@ -16,20 +16,12 @@
 // Helpers outside `#[test]` functions panic on purpose: broken scaffolding must fail the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use agentpod_testkit::model::{CLAUDE_CLI_VERSION, ClaudeCli};
+use agentpod_testkit::model::CLAUDE_CLI_VERSION;
 
-/// The pinned real CLI, installed into the shared cache when absent. A missing CLI fails the
-/// test with what to fix; it never skips.
-fn claude_binary() -> std::path::PathBuf {
-    match ClaudeCli::ensure_installed() {
-        Ok(cli) => cli.path().to_path_buf(),
-        Err(error) => panic!("the real claude CLI is needed: {error}"),
-    }
-}
 #[path = "support/cli_run.rs"]
 mod cli_run;
 
-use cli_run::{Expect, Invocation, Scratch, run};
+use cli_run::{Expect, Invocation, PARALLEL_RUNS, Scratch, claude_binary, run};
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -38,13 +30,14 @@ use std::time::{Duration, Instant};
 
 use agentpod_claude_args::{
     BuildOptions, ClaudeCommand, ClaudeRequest, Effort, EnvValue, JsonOrPath, LargePromptDelivery,
-    OutputFormat, PermissionMode,
+    OutputFormat, PermissionMode, SettingSource, ToolSet,
 };
 use serde_json::json;
 
 const NO_SESSION: &str = "00000000-0000-4000-8000-000000000001";
 const NEW_SESSION: &str = "00000000-0000-4000-8000-000000000002";
-const PARALLEL_RUNS: usize = 3;
+/// The one beta header the CLI accepts without a warning.
+const KNOWN_BETA: &str = "context-1m-2025-08-07";
 
 /// How the command is started.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,53 +55,52 @@ struct Case {
 }
 
 fn options(binary: &Path) -> BuildOptions {
-    BuildOptions {
-        claude_path: binary.to_str().unwrap().to_owned(),
+    BuildOptions::default()
+        .claude_path(binary.to_str().unwrap())
         // Blanked names reach the real CLI as empty variables; it must not mind.
-        orchestrator_env_names: vec![
-            "CLAUDECODE".into(),
-            "CLAUDE_CODE_ENTRYPOINT".into(),
-            "PATH".into(),
-        ],
-        ..BuildOptions::default()
-    }
+        .orchestrator_env_names(["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "PATH"])
 }
 
 fn all_options_request(scratch: &Scratch) -> ClaudeRequest {
-    ClaudeRequest {
-        output_format: OutputFormat::StreamJson,
-        model: Some("sonnet".into()),
-        fallback_models: vec!["opus".into(), "haiku".into()],
-        system_prompt: Some("-You answer tersely.".into()),
-        append_system_prompt: Some("--Always in English.".into()),
-        allowed_tools: vec!["Read".into(), "Bash(git diff *)".into()],
-        disallowed_tools: vec!["WebFetch".into(), "Write".into()],
-        max_turns: Some(2),
-        max_budget_usd: Some(0.25),
-        mcp_configs: vec![
+    ClaudeRequest::new("--help is not a flag here; 'quotes' \"too\" $HOME `x`")
+        .output_format(OutputFormat::StreamJson)
+        .model("sonnet")
+        .fallback_models(["opus", "haiku"])
+        .system_prompt("-You answer tersely.")
+        .append_system_prompt("--Always in English.")
+        .tools(ToolSet::Only(vec!["Read".into(), "Bash".into()]))
+        .allowed_tools(["Read", "Bash(git diff *)"])
+        .disallowed_tools(["WebFetch", "Write"])
+        .max_turns(2)
+        .max_budget_usd(0.25)
+        .mcp_configs([
             JsonOrPath::Path(scratch.file("mcp.json", r#"{"mcpServers":{}}"#)),
             JsonOrPath::Json(json!({"mcpServers": {}})),
-        ],
-        strict_mcp_config: true,
-        bare: true,
-        permission_mode: Some(PermissionMode::AcceptEdits),
-        json_schema: Some(
-            json!({"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}),
-        ),
-        session_id: Some(NEW_SESSION.into()),
-        effort: Some(Effort::Low),
-        add_dirs: vec![
-            scratch.dir("extra").to_str().unwrap().into(),
-            "-odd dir".into(),
-        ],
-        settings: Some(JsonOrPath::Json(
+        ])
+        .strict_mcp_config(true)
+        .bare(true)
+        .restricted(true)
+        .safe_mode(true)
+        .setting_sources(vec![SettingSource::Project])
+        .settings(JsonOrPath::Json(
             json!({"permissions": {"allow": ["Read"]}}),
-        )),
-        agents: Some(JsonOrPath::Json(
+        ))
+        .agents(JsonOrPath::Json(
             json!({"reviewer": {"description": "Reviews code", "prompt": "You review code."}}),
-        )),
-        ..ClaudeRequest::new("--help is not a flag here; 'quotes' \"too\" $HOME `x`")
-    }
+        ))
+        .plugin_dirs([scratch.dir("plugins").to_str().unwrap()])
+        .disable_slash_commands(true)
+        .permission_mode(PermissionMode::AcceptEdits)
+        .json_schema(
+            json!({"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}),
+        )
+        .session_id(NEW_SESSION)
+        .no_session_persistence(true)
+        .name("all options")
+        .effort(Effort::Low)
+        .add_dirs([scratch.dir("extra").to_str().unwrap(), "-odd dir"])
+        .betas([KNOWN_BETA])
+        .debug_file(scratch.root.join("all-options-debug.log").to_str().unwrap())
 }
 
 /// The matrix: every request field at least once, every permission mode and effort, both output
@@ -120,147 +112,203 @@ fn cases(binary: &Path, scratch: &Scratch) -> Vec<Case> {
         ("minimal".into(), prompt(), Expect::NotLoggedIn),
         (
             "stream-json".into(),
-            ClaudeRequest {
-                output_format: OutputFormat::StreamJson,
-                ..prompt()
-            },
+            prompt().output_format(OutputFormat::StreamJson),
             Expect::NotLoggedIn,
         ),
         (
             "model and fallbacks".into(),
-            ClaudeRequest {
-                model: Some("sonnet".into()),
-                fallback_models: vec!["opus".into(), "haiku".into()],
-                ..prompt()
-            },
+            prompt().model("sonnet").fallback_models(["opus", "haiku"]),
             Expect::NotLoggedIn,
         ),
         (
             "system prompts starting with dashes".into(),
-            ClaudeRequest {
-                system_prompt: Some("-be terse".into()),
-                append_system_prompt: Some("--and kind".into()),
-                ..prompt()
-            },
+            prompt()
+                .system_prompt("-be terse")
+                .append_system_prompt("--and kind"),
             Expect::NotLoggedIn,
         ),
         (
             "system prompt files".into(),
-            ClaudeRequest {
-                system_prompt_file: Some(scratch.file("system.md", "-You are terse.")),
-                append_system_prompt_file: Some(scratch.file("append.md", "Answer in English.")),
-                ..prompt()
-            },
+            prompt()
+                .system_prompt_file(scratch.file("system.md", "-You are terse."))
+                .append_system_prompt_file(scratch.file("append.md", "Answer in English.")),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "system prompt over one argument, moved into a file".into(),
+            prompt().system_prompt("You are terse. ".repeat(10_000)),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "exclude dynamic system prompt sections".into(),
+            prompt().exclude_dynamic_system_prompt_sections(true),
             Expect::NotLoggedIn,
         ),
         (
             "tools".into(),
-            ClaudeRequest {
-                allowed_tools: vec!["Read".into(), "Bash(git *)".into(), "Edit".into()],
-                disallowed_tools: vec!["Write".into(), "Bash(rm *)".into()],
-                ..prompt()
-            },
+            prompt()
+                .allowed_tools(["Read", "Bash(git *)", "Edit"])
+                .disallowed_tools(["Write", "Bash(rm *)"]),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "no built-in tools".into(),
+            prompt().tools(ToolSet::None),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "default built-in tools".into(),
+            prompt().tools(ToolSet::Default),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "only some built-in tools".into(),
+            prompt().tools(ToolSet::Only(vec![
+                "Read".into(),
+                "Grep".into(),
+                "Bash".into(),
+            ])),
             Expect::NotLoggedIn,
         ),
         (
             "limits".into(),
-            ClaudeRequest {
-                max_turns: Some(1),
-                max_budget_usd: Some(0.0000001),
-                ..prompt()
-            },
+            prompt().max_turns(1).max_budget_usd(0.0000001),
             Expect::NotLoggedIn,
         ),
         (
             "mcp configs".into(),
-            ClaudeRequest {
-                mcp_configs: vec![
+            prompt()
+                .mcp_configs([
                     JsonOrPath::Path(scratch.file("mcp-only.json", r#"{"mcpServers":{}}"#)),
                     JsonOrPath::Json(json!({"mcpServers": {}})),
-                ],
-                strict_mcp_config: true,
-                ..prompt()
-            },
+                ])
+                .strict_mcp_config(true),
+            Expect::NotLoggedIn,
+        ),
+        ("bare".into(), prompt().bare(true), Expect::NotLoggedIn),
+        (
+            "restricted".into(),
+            prompt().restricted(true),
             Expect::NotLoggedIn,
         ),
         (
-            "bare".into(),
-            ClaudeRequest {
-                bare: true,
-                ..prompt()
-            },
+            "safe mode".into(),
+            prompt().safe_mode(true),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "no setting sources".into(),
+            prompt().setting_sources(vec![]),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "all setting sources".into(),
+            prompt().setting_sources(vec![
+                SettingSource::User,
+                SettingSource::Project,
+                SettingSource::Local,
+            ]),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "plugin dirs".into(),
+            prompt().plugin_dirs([
+                scratch.dir("plugins-a").to_str().unwrap(),
+                scratch.dir("plugins-b").to_str().unwrap(),
+            ]),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "slash commands disabled".into(),
+            prompt().disable_slash_commands(true),
             Expect::NotLoggedIn,
         ),
         (
             "json schema".into(),
-            ClaudeRequest {
-                json_schema: Some(json!({"type": "object"})),
-                ..prompt()
-            },
+            prompt().json_schema(json!({"type": "object"})),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "continue".into(),
+            prompt().continue_conversation(true),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "continue fork with new session id".into(),
+            prompt()
+                .continue_conversation(true)
+                .fork_session(true)
+                .session_id(NEW_SESSION),
             Expect::NotLoggedIn,
         ),
         (
             "resume".into(),
-            ClaudeRequest {
-                resume: Some(NO_SESSION.into()),
-                ..prompt()
-            },
+            prompt().resume(NO_SESSION),
             Expect::Refusal("No conversation found with session ID"),
         ),
         (
             "resume fork with new session id".into(),
-            ClaudeRequest {
-                resume: Some(NO_SESSION.into()),
-                fork_session: true,
-                session_id: Some(NEW_SESSION.into()),
-                ..prompt()
-            },
+            prompt()
+                .resume(NO_SESSION)
+                .fork_session(true)
+                .session_id(NEW_SESSION),
             Expect::Refusal("No conversation found with session ID"),
         ),
         (
             "session id".into(),
-            ClaudeRequest {
-                session_id: Some(NEW_SESSION.into()),
-                ..prompt()
-            },
+            prompt().session_id(NEW_SESSION),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "no session persistence and a name".into(),
+            prompt().no_session_persistence(true).name("nightly run"),
             Expect::NotLoggedIn,
         ),
         (
             "add dirs".into(),
-            ClaudeRequest {
-                add_dirs: vec![
-                    scratch.dir("added").to_str().unwrap().into(),
-                    "-odd dir".into(),
-                ],
-                ..prompt()
-            },
+            prompt().add_dirs([scratch.dir("added").to_str().unwrap(), "-odd dir"]),
             Expect::NotLoggedIn,
         ),
         (
-            "settings and agents inline".into(),
-            ClaudeRequest {
-                settings: Some(JsonOrPath::Json(
+            "betas".into(),
+            prompt().betas([KNOWN_BETA]),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "debug file".into(),
+            prompt().debug_file(scratch.root.join("debug.log").to_str().unwrap()),
+            Expect::NotLoggedIn,
+        ),
+        (
+            "settings and agents inline, delivered as files".into(),
+            prompt()
+                .settings(JsonOrPath::Json(
                     json!({"permissions": {"deny": ["WebFetch"]}}),
-                )),
-                agents: Some(JsonOrPath::Json(
+                ))
+                .agents(JsonOrPath::Json(
                     json!({"reviewer": {"description": "Reviews code", "prompt": "Review."}}),
                 )),
-                ..prompt()
-            },
             Expect::NotLoggedIn,
         ),
         (
             "settings and agents as files".into(),
-            ClaudeRequest {
-                settings: Some(JsonOrPath::Path(
+            prompt()
+                .settings(JsonOrPath::Path(
                     scratch.file("settings.json", r#"{"permissions":{"allow":["Read"]}}"#),
-                )),
-                agents: Some(JsonOrPath::Path(scratch.file(
+                ))
+                .agents(JsonOrPath::Path(scratch.file(
                     "agents.json",
                     r#"{"reviewer":{"description":"Reviews code","prompt":"Review."}}"#,
                 ))),
-                ..prompt()
-            },
+            Expect::NotLoggedIn,
+        ),
+        (
+            "bypass by settings, with the opt-in".into(),
+            prompt()
+                .settings(JsonOrPath::Json(
+                    json!({"permissions": {"defaultMode": "bypassPermissions"}}),
+                ))
+                .allow_bypass_permissions(true),
             Expect::NotLoggedIn,
         ),
         (
@@ -272,41 +320,34 @@ fn cases(binary: &Path, scratch: &Scratch) -> Vec<Case> {
     for mode in PermissionMode::ALL {
         requests.push((
             format!("permission mode {mode}"),
-            ClaudeRequest {
-                permission_mode: Some(mode),
-                allow_bypass_permissions: mode == PermissionMode::BypassPermissions,
-                ..prompt()
-            },
+            prompt()
+                .permission_mode(mode)
+                .allow_bypass_permissions(mode == PermissionMode::BypassPermissions),
             Expect::NotLoggedIn,
         ));
     }
     for effort in Effort::ALL {
         requests.push((
             format!("effort {effort}"),
-            ClaudeRequest {
-                effort: Some(effort),
-                ..prompt()
-            },
+            prompt().effort(effort),
             Expect::NotLoggedIn,
         ));
     }
 
     let mut cases: Vec<Case> = requests
         .into_iter()
-        .map(|(name, request, expect)| case(name, &request, &base, Form::Argv, expect))
+        .map(|(name, request, expect)| case(name, &request, &base, scratch, Form::Argv, expect))
         .collect();
 
     // Inline at the default limit, then stdin for 1 MiB and 10 MiB (argv would fail with E2BIG).
     // The CLI reads all 10 MiB and then refuses them itself, as longer than any context window.
-    let unchecked = BuildOptions {
-        context_window_tokens: None,
-        ..base.clone()
-    };
+    let unchecked = base.clone().context_window_tokens(None);
     let at_limit = ClaudeRequest::new("a".repeat(64 * 1024));
     cases.push(case(
         "64 KiB inline prompt".into(),
         &at_limit,
         &base,
+        scratch,
         Form::Argv,
         Expect::NotLoggedIn,
     ));
@@ -315,6 +356,7 @@ fn cases(binary: &Path, scratch: &Scratch) -> Vec<Case> {
         "1 MiB prompt on stdin".into(),
         &one_mib,
         &unchecked,
+        scratch,
         Form::Argv,
         Expect::NotLoggedIn,
     ));
@@ -323,14 +365,15 @@ fn cases(binary: &Path, scratch: &Scratch) -> Vec<Case> {
         "10 MiB prompt on stdin".into(),
         &ten_mib,
         &unchecked,
+        scratch,
         Form::Argv,
         Expect::FailureResult("Prompt is too long"),
     ));
 
     // The `sh -c` form: minimal, every option with a working dir, special characters, a stdin
-    // prompt through the shell, and a prompt redirected from a mounted file.
-    let mut all = all_options_request(scratch);
-    all.working_dir = Some(scratch.dir("work dir with spaces").to_str().unwrap().into());
+    // prompt through the shell, and a prompt redirected from a file.
+    let all = all_options_request(scratch)
+        .working_dir(scratch.dir("work dir with spaces").to_str().unwrap());
     let shell_requests = [
         ("sh -c minimal", prompt()),
         ("sh -c all options", all),
@@ -339,12 +382,21 @@ fn cases(binary: &Path, scratch: &Scratch) -> Vec<Case> {
             ClaudeRequest::new("it's \"$(id)\" `id` $HOME \\ ; & | * ~ é語🙂\n-p"),
         ),
         ("sh -c 64 KiB inline prompt", at_limit),
+        (
+            "sh -c 60 KiB prompt and 80 KiB system prompt",
+            ClaudeRequest::new("d".repeat(60 * 1024)).system_prompt("e".repeat(80 * 1024)),
+        ),
+        (
+            "sh -c 70 KiB system prompt of backslashes",
+            prompt().system_prompt("\\".repeat(70 * 1024)),
+        ),
     ];
     for (name, request) in shell_requests {
         cases.push(case(
             name.into(),
             &request,
             &base,
+            scratch,
             Form::ShellLine,
             Expect::NotLoggedIn,
         ));
@@ -354,40 +406,46 @@ fn cases(binary: &Path, scratch: &Scratch) -> Vec<Case> {
         "sh -c 1 MiB prompt on stdin".into(),
         &big,
         &unchecked,
+        scratch,
         Form::ShellLine,
         Expect::NotLoggedIn,
     ));
-    let from_file = BuildOptions {
-        large_prompt: LargePromptDelivery::File {
-            path: scratch
-                .root
-                .join("mounted prompt.txt")
-                .to_str()
-                .unwrap()
-                .into(),
-        },
-        ..unchecked
-    };
+    let from_file = unchecked.large_prompt(LargePromptDelivery::File {
+        path: scratch
+            .root
+            .join("prompt file.txt")
+            .to_str()
+            .unwrap()
+            .into(),
+    });
     cases.push(case(
         "sh -c 1 MiB prompt from a file".into(),
         &big,
         &from_file,
+        scratch,
         Form::ShellLine,
         Expect::NotLoggedIn,
     ));
     cases
 }
 
+/// Builds one case; each gets its own inputs directory, as runs go in parallel.
 fn case(
     name: String,
     request: &ClaudeRequest,
     options: &BuildOptions,
+    scratch: &Scratch,
     form: Form,
     expect: Expect,
 ) -> Case {
-    let command = ClaudeCommand::build(request, options).unwrap_or_else(|e| panic!("{name}: {e}"));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let inputs = scratch
+        .root
+        .join(format!("inputs-{}", NEXT.fetch_add(1, Ordering::SeqCst)));
+    let options = options.clone().inputs_dir(inputs.to_str().unwrap());
+    let command = ClaudeCommand::build(request, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
     // The CLI refuses bypass mode for root unless told it runs in a sandbox.
-    let extra_env = if request.permission_mode == Some(PermissionMode::BypassPermissions) {
+    let extra_env = if request.allow_bypass_permissions {
         vec![("IS_SANDBOX", "1")]
     } else {
         Vec::new()
@@ -412,15 +470,16 @@ impl Case {
                 ));
             }
             Form::Argv => command.argv().to_vec(),
-            Form::ShellLine => command.sh_c_argv(),
+            Form::ShellLine => command
+                .sh_c_argv()
+                .map_err(|e| format!("{}: {e}", self.name))?,
         };
         let mut env = Vec::new();
         for var in command.env() {
             match &var.value {
-                EnvValue::Literal(value) => env.push((var.name.clone(), value.clone())),
-                EnvValue::FromSecret { .. } => {
-                    return Err(format!("{}: the matrix uses no secrets", self.name));
-                }
+                EnvValue::Blank => env.push((var.name.clone(), String::new())),
+                EnvValue::Plain(value) => env.push((var.name.clone(), value.clone())),
+                _ => return Err(format!("{}: the matrix uses no credentials", self.name)),
             }
         }
         env.extend(
@@ -433,9 +492,11 @@ impl Case {
             program,
             env,
             stdin: command.stdin_prompt().map(str::to_owned),
-            prompt_file: command
-                .prompt_file()
-                .map(|(path, text)| (path.to_owned(), text.to_owned())),
+            files: command
+                .input_files()
+                .iter()
+                .map(|file| (file.path.clone(), file.contents.clone()))
+                .collect(),
             expect: self.expect,
         })
     }
@@ -447,7 +508,7 @@ fn every_generated_command_gets_past_the_real_cli_argument_parsing() {
     let scratch = Scratch::new("matrix");
     let cases = cases(&binary, &scratch);
     assert!(
-        cases.len() >= 30,
+        cases.len() >= 56,
         "the matrix shrank to {} cases",
         cases.len()
     );
@@ -505,6 +566,7 @@ fn the_check_fails_on_usage_errors_and_wrong_outcomes() {
         "known good".into(),
         &ClaudeRequest::new("hi"),
         &options(&binary),
+        &scratch,
         Form::Argv,
         Expect::NotLoggedIn,
     )
@@ -522,7 +584,7 @@ fn the_check_fails_on_usage_errors_and_wrong_outcomes() {
             program,
             env: Vec::new(),
             stdin: None,
-            prompt_file: None,
+            files: Vec::new(),
             expect: Expect::NotLoggedIn,
         }
     };

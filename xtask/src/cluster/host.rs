@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// Debian packages the cluster needs; installed when missing.
+/// Debian packages the cluster and the test suite need; installed when missing. The workspace
+/// tests need `npm` (the real `claude` CLI) and the shells a runner image may have (`dash`,
+/// `bash`, `busybox-static`), so `cargo xtask test` installs these before its test step.
 const PACKAGES: &[&str] = &[
     "golang-go",
     "make",
@@ -24,6 +26,8 @@ const PACKAGES: &[&str] = &[
     "iptables",
     "util-linux",
     "npm",
+    "dash",
+    "bash",
 ];
 
 /// Runs `program args…`, failing with its output when it exits non-zero.

@@ -27,6 +27,8 @@ use kube::Api;
 use daemons::Daemon;
 use layout::Layout;
 
+pub use host::ensure_packages;
+
 /// How long the daemons get to bring the node to Ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -2,12 +2,12 @@
 //!
 //! Both output formats end with one `{"type":"result", …}` document, so one line-based reader
 //! serves both: [`StreamParser`] for log chunks as they arrive, [`parse_output`] for a whole
-//! stdout. The reader tolerates what container logs add (blank lines, stderr noise, a truncated
+//! stdout. The reader tolerates what log streams add (blank lines, stderr noise, a truncated
 //! line) and lets the last result win.
 //!
 //! A result is only a success when `is_error` is false *and* the subtype is `success`: the CLI
-//! reports "Not logged in" with `subtype: "success"` and `is_error: true`, which upstream returned
-//! as an answer.
+//! reports "Not logged in" with `subtype: "success"` and `is_error: true`, which a naive reader
+//! would return as an answer.
 
 mod result;
 mod stream;
@@ -47,16 +47,6 @@ pub struct ClaudeOutput {
 }
 
 /// What a run used. Kept by run errors too, because a failed run still costs.
-///
-/// ```
-/// use agentpod_claude_args::{RunStats, TokenUsage};
-///
-/// let stats = RunStats {
-///     tokens: TokenUsage { input_tokens: 10, cache_creation_input_tokens: 5, cache_read_input_tokens: 7, output_tokens: 3 },
-///     ..RunStats::default()
-/// };
-/// assert_eq!(stats.tokens.total_input_tokens(), 22);
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
     /// The session id (to resume later).
@@ -76,13 +66,6 @@ pub struct RunStats {
 }
 
 /// Token counts of a run.
-///
-/// ```
-/// use agentpod_claude_args::TokenUsage;
-///
-/// let usage = TokenUsage { input_tokens: 40, cache_read_input_tokens: 14, ..TokenUsage::default() };
-/// assert_eq!(usage.total_input_tokens(), 54);
-/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// Uncached input tokens.

@@ -114,30 +114,12 @@ impl StreamParser {
     }
 
     /// Removes and returns the events retained so far (for live progress).
-    ///
-    /// ```
-    /// use agentpod_claude_args::StreamParser;
-    ///
-    /// let mut parser = StreamParser::new(false);
-    /// parser.feed(b"{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"working\"}]}}\n");
-    /// assert_eq!(parser.take_events().len(), 1);
-    /// assert!(parser.take_events().is_empty());
-    /// ```
     pub fn take_events(&mut self) -> Vec<StreamEvent> {
         self.event_bytes = 0;
         self.events.drain(..).map(|(event, _)| event).collect()
     }
 
     /// Whether a `result` document has been seen.
-    ///
-    /// ```
-    /// use agentpod_claude_args::StreamParser;
-    ///
-    /// let mut parser = StreamParser::new(false);
-    /// assert!(!parser.has_result());
-    /// parser.feed(b"{\"type\":\"result\",\"subtype\":\"success\"}\n");
-    /// assert!(parser.has_result());
-    /// ```
     pub fn has_result(&self) -> bool {
         self.last_result.is_some()
     }

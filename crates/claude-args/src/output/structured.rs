@@ -11,7 +11,7 @@ use serde_json::Value;
 /// holds one, else the span from the first `{` to the last `}`.
 ///
 /// ```
-/// use agentpod_claude_args::extract_json_from_text;
+/// use agentpod_claude_args::output::extract_json_from_text;
 /// use serde_json::json;
 ///
 /// assert_eq!(extract_json_from_text(r#"{"a":1}"#), Some(json!({"a":1})));

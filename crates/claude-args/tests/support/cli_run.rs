@@ -3,14 +3,30 @@
 //! A run passes only when the CLI got past its argument parsing and ended the expected way; a
 //! usage error (`error: …` on stderr), any other stderr line or another outcome fails it.
 
+// Shared by several test files; each uses a part.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentpod_claude_args::{ClaudeArgsError, parse_output};
+use agentpod_testkit::model::ClaudeCli;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many CLI processes run at once.
+pub const PARALLEL_RUNS: usize = 3;
+
+/// The pinned real CLI, installed into the shared cache when absent. A missing CLI fails the
+/// test with what to fix; it never skips.
+pub fn claude_binary() -> PathBuf {
+    match ClaudeCli::ensure_installed() {
+        Ok(cli) => cli.path().to_path_buf(),
+        Err(error) => panic!("the real claude CLI is needed: {error}"),
+    }
+}
 
 /// What a run must end with.
 #[derive(Debug, Clone, Copy)]
@@ -61,18 +77,17 @@ impl Drop for Scratch {
     }
 }
 
-/// One process start: what a transport would do with a [`ClaudeCommand`].
 /// One process start: what a transport would do with a `ClaudeCommand`.
 pub struct Invocation {
     pub name: String,
     pub program: Vec<String>,
     pub env: Vec<(String, String)>,
     pub stdin: Option<String>,
-    pub prompt_file: Option<(String, String)>,
+    /// `(path, contents)` of every file the process must find.
+    pub files: Vec<(String, String)>,
     pub expect: Expect,
 }
 
-/// Runs one invocation; `Err` says what went wrong, with the CLI's own words.
 /// Runs one invocation; `Err` says what went wrong, with the CLI's own words.
 pub fn run(invocation: &Invocation, index: usize, scratch: &Scratch) -> Result<Duration, String> {
     let name = &invocation.name;
@@ -88,8 +103,10 @@ pub fn run(invocation: &Invocation, index: usize, scratch: &Scratch) -> Result<D
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
         .envs(invocation.env.iter().map(|(name, value)| (name, value)));
     check_no_credentials_leak(&process)?;
-    if let Some((path, contents)) = &invocation.prompt_file {
-        // The transport's job: mount the prompt where the shell line reads it.
+    for (path, contents) in &invocation.files {
+        // The transport's job: put each input file where the process looks for it.
+        let path = std::path::Path::new(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, contents).unwrap();
     }
 
