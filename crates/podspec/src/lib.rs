@@ -43,6 +43,7 @@ mod labels;
 pub mod matrix;
 mod names;
 mod policy;
+mod redact;
 mod render;
 mod resources;
 mod scheduling;

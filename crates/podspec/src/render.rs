@@ -6,6 +6,7 @@
 //! YAML — which is what makes snapshot tests of our output possible.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::{
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 use crate::env::{EnvSource, EnvVar};
 use crate::labels::{POD_NAME_LABEL, merge_labels, validate_annotations, validate_labels};
+use crate::redact::RedactedSecret;
 use crate::secrets::{INPUTS_VOLUME, inputs_secret_name};
 use crate::security::{HOME_VOLUME, TMP_VOLUME};
 use crate::volumes::absolute_path;
@@ -31,12 +33,23 @@ const RESERVED_VOLUMES: [&str; 3] = [HOME_VOLUME, TMP_VOLUME, INPUTS_VOLUME];
 /// The objects to create for one agent run: the pod and the Secrets it refers to.
 ///
 /// Serializes as `{pod: …, secrets: […]}`, ready for `insta::assert_yaml_snapshot!`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `Debug` prints the Secrets' keys but `<redacted>` for their values.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct RenderedPod {
     /// The pod (create it after the Secrets, or it waits for them).
     pub pod: Pod,
     /// Secrets the pod refers to (the inputs Secret when inputs were attached).
     pub secrets: Vec<Secret>,
+}
+
+impl fmt::Debug for RenderedPod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secrets: Vec<RedactedSecret<'_>> = self.secrets.iter().map(RedactedSecret).collect();
+        f.debug_struct("RenderedPod")
+            .field("pod", &self.pod)
+            .field("secrets", &secrets)
+            .finish()
+    }
 }
 
 impl RenderedPod {

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 
 use crate::PodSpecError;
+use crate::redact::Redacted;
 
 /// Name of the volume that projects the inputs Secret.
 pub const INPUTS_VOLUME: &str = "agentpod-inputs";
@@ -40,12 +41,22 @@ pub(crate) enum Exposure {
     File,
 }
 
-/// One entry of the inputs Secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of the inputs Secret; `Debug` shows the key, never the data.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct SecretInput {
     pub(crate) key: String,
     pub(crate) data: Vec<u8>,
     pub(crate) exposure: Exposure,
+}
+
+impl std::fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretInput")
+            .field("key", &self.key)
+            .field("data", &Redacted)
+            .field("exposure", &self.exposure)
+            .finish()
+    }
 }
 
 /// All secret inputs of one pod, in the order they were added.
