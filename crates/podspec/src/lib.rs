@@ -39,8 +39,6 @@ mod env;
 mod error;
 mod expiry;
 mod labels;
-#[cfg(feature = "test-matrix")]
-pub mod matrix;
 mod names;
 mod policy;
 mod redact;
