@@ -20,9 +20,10 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
+use agentpod_podspec::consts::{DEFAULT_HOME, INPUTS_VOLUME};
 use agentpod_podspec::{
-    AgentPodSpec, DEFAULT_HOME, Hardening, HostPathType, INPUTS_VOLUME, ImagePullPolicy,
-    ResourceKind, Resources, RestartPolicy, Volume, VolumeMount, WritableDir,
+    AgentPodSpec, Hardening, HostPathType, ImagePullPolicy, ResourceKind, Resources, RestartPolicy,
+    Volume, VolumeMount, WritableDir,
 };
 
 /// The fixed render time of every case: 2026-01-01T00:00:00Z.
@@ -178,15 +179,13 @@ pub fn hardened() -> Case {
 /// The preset with single pieces switched off or changed, for images that
 /// need a writable root or another uid.
 pub fn hardened_partly_off() -> Case {
-    let hardening = Hardening {
-        read_only_root_filesystem: false,
-        writable_tmp: None,
-        run_as_user: Some(10_001),
-        run_as_group: Some(10_001),
-        fs_group: Some(10_001),
-        writable_home: Some(WritableDir::new("/home/runner", "256Mi")),
-        ..Hardening::default()
-    };
+    let hardening = Hardening::default()
+        .read_only_root_filesystem(false)
+        .writable_tmp(None)
+        .run_as_user(10_001)
+        .run_as_group(10_001)
+        .fs_group(10_001)
+        .writable_home(WritableDir::new("/home/runner", "256Mi"));
     let spec = AgentPodSpec::new(IMAGE)
         .namespace("agents")
         .hardening(hardening)
