@@ -4,7 +4,7 @@
 //! DNS-1123 *labels* (≤ 63 chars). Generated names combine the render time with
 //! OS randomness: the time keeps names roughly sortable for humans, and the
 //! random part (≈ 41 bits, from the OS so that two processes started in the same
-//! millisecond — or forked from one seed — never share a sequence) makes
+//! millisecond — or forked from one PRNG state — never share a sequence) makes
 //! collisions between parallel renders practically impossible.
 
 use std::time::SystemTime;
