@@ -98,3 +98,23 @@ fn the_leak_detector_finds_each_form() {
     assert!(leaks(&base64, API_KEY));
     assert!(!leaks("<redacted>", API_KEY));
 }
+
+#[test]
+fn errors_about_secret_inputs_name_the_key_not_the_value() {
+    let errors = [
+        spec().secret_env("ANTHROPIC_API_KEY", "again"),
+        spec().secret_file("bad/key", API_KEY),
+        spec().secret_env("BAD NAME", API_KEY),
+        spec().secret_file("huge", API_KEY.repeat(40_000)),
+    ]
+    .map(|spec| spec.render(UNIX_EPOCH).unwrap_err());
+    for error in errors {
+        for output in [
+            format!("{error}"),
+            format!("{error:?}"),
+            format!("{error:#?}"),
+        ] {
+            assert!(!leaks(&output, API_KEY), "error shows the value: {output}");
+        }
+    }
+}
