@@ -12,13 +12,8 @@ use k8s_openapi::api::core::v1::{
 use crate::PodSpecError;
 
 /// Where an environment variable's value comes from.
-///
-/// ```
-/// use agentpod_podspec::EnvSource;
-/// let literal = EnvSource::Literal("1".into());
-/// assert_ne!(literal, EnvSource::Literal(String::new()));
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EnvSource {
     /// A literal value (visible to anyone who can read the pod: not for credentials).
     Literal(String),
@@ -38,12 +33,23 @@ pub enum EnvSource {
     },
 }
 
-/// One environment variable of the agent container.
+/// One environment variable of the agent container, for callers that build
+/// their list generically (the builder's `env*` setters make these too).
 ///
 /// ```
-/// use agentpod_podspec::{EnvSource, EnvVar};
-/// let var = EnvVar::new("RUST_LOG", EnvSource::Literal("info".into()));
-/// assert_eq!(var.name(), "RUST_LOG");
+/// use agentpod_podspec::{AgentPodSpec, EnvSource, EnvVar};
+/// use std::time::UNIX_EPOCH;
+///
+/// let wanted = [
+///     EnvVar::new("RUST_LOG", EnvSource::Literal("info".into())),
+///     EnvVar::new("GITHUB_TOKEN", EnvSource::SecretKey { secret: "bot".into(), key: "token".into() }),
+/// ];
+/// let spec = wanted.into_iter().fold(AgentPodSpec::new("img:1").name("p"), AgentPodSpec::env_var);
+/// let rendered = spec.render(UNIX_EPOCH)?;
+/// let env = rendered.pod.spec.unwrap().containers[0].env.clone().unwrap();
+/// let token = env.iter().find(|e| e.name == "GITHUB_TOKEN").unwrap();
+/// assert!(token.value.is_none()); // only a secretKeyRef, never the value
+/// # Ok::<(), agentpod_podspec::PodSpecError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvVar {
@@ -53,12 +59,6 @@ pub struct EnvVar {
 
 impl EnvVar {
     /// A variable named `name` taking its value from `source`.
-    ///
-    /// ```
-    /// use agentpod_podspec::{EnvSource, EnvVar};
-    /// let var = EnvVar::new("A", EnvSource::Literal(String::new()));
-    /// assert_eq!(var.source(), &EnvSource::Literal(String::new()));
-    /// ```
     pub fn new(name: impl Into<String>, source: EnvSource) -> Self {
         Self {
             name: name.into(),
@@ -67,22 +67,11 @@ impl EnvVar {
     }
 
     /// The variable name.
-    ///
-    /// ```
-    /// use agentpod_podspec::{EnvSource, EnvVar};
-    /// assert_eq!(EnvVar::new("X", EnvSource::Literal("1".into())).name(), "X");
-    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Where the value comes from.
-    ///
-    /// ```
-    /// use agentpod_podspec::{EnvSource, EnvVar};
-    /// let var = EnvVar::new("X", EnvSource::Literal("1".into()));
-    /// assert!(matches!(var.source(), EnvSource::Literal(v) if v == "1"));
-    /// ```
     pub fn source(&self) -> &EnvSource {
         &self.source
     }
@@ -92,11 +81,14 @@ impl EnvVar {
         match &self.source {
             EnvSource::Literal(_) => Ok(()),
             EnvSource::SecretKey { secret, key } => {
-                crate::validate_dns_subdomain("Secret name in env reference", secret)?;
+                crate::names::validate_dns_subdomain("Secret name in env reference", secret)?;
                 crate::secrets::validate_secret_key(key)
             }
             EnvSource::ConfigMapKey { config_map, key } => {
-                crate::validate_dns_subdomain("ConfigMap name in env reference", config_map)?;
+                crate::names::validate_dns_subdomain(
+                    "ConfigMap name in env reference",
+                    config_map,
+                )?;
                 crate::secrets::validate_secret_key(key)
             }
         }
@@ -138,14 +130,7 @@ impl EnvVar {
 
 /// Checks an environment variable name the way Kubernetes does:
 /// letters, digits, `_`, `-`, `.`, not starting with a digit.
-///
-/// ```
-/// use agentpod_podspec::validate_env_name;
-/// assert!(validate_env_name("CLAUDE_CONFIG_DIR").is_ok());
-/// assert!(validate_env_name("1BAD").is_err());
-/// assert!(validate_env_name("").is_err());
-/// ```
-pub fn validate_env_name(name: &str) -> Result<(), PodSpecError> {
+pub(crate) fn validate_env_name(name: &str) -> Result<(), PodSpecError> {
     let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     let valid = name
         .chars()
@@ -164,6 +149,15 @@ pub fn validate_env_name(name: &str) -> Result<(), PodSpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_names() {
+        assert!(validate_env_name("XDG_CONFIG_HOME").is_ok());
+        assert!(validate_env_name("a.b-c").is_ok());
+        assert!(validate_env_name("1BAD").is_err());
+        assert!(validate_env_name("").is_err());
+        assert!(validate_env_name("NOT OK").is_err());
+    }
 
     #[test]
     fn secret_reference_renders_value_from() {

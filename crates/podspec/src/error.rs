@@ -4,6 +4,9 @@
 //! fix its configuration from the message alone instead of decoding an API-server
 //! rejection later. Messages name the offending value and say what to change.
 
+/// `Result` with [`PodSpecError`] as the default error.
+pub type Result<T, E = PodSpecError> = std::result::Result<T, E>;
+
 /// Everything that can go wrong while validating and rendering an agent pod.
 ///
 /// ```
@@ -14,7 +17,13 @@
 /// assert!(matches!(err, PodSpecError::EmptyImage));
 /// assert!(err.to_string().contains("image"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Two variants are not configuration mistakes: [`TimeOutOfRange`](Self::TimeOutOfRange)
+/// (a render time before 1970 or beyond year 9999) and
+/// [`Randomness`](Self::Randomness) (the OS could not supply random bytes for a
+/// generated name). Causes from other crates are kept as
+/// [`source`](std::error::Error::source).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PodSpecError {
     /// The container image is empty.
@@ -207,30 +216,44 @@ pub enum PodSpecError {
         limit: usize,
     },
 
-    /// The render time could not be turned into a timestamp.
-    #[error("render time is out of range ({reason}): pass a time after 1970 and before year 9999")]
+    /// The render time (or render time plus expiry) cannot be written as a timestamp.
+    #[error("{reason}: pass a time after 1970 and before year 9999")]
     TimeOutOfRange {
-        /// Why the conversion failed.
-        reason: String,
+        /// Which time is out of range.
+        reason: &'static str,
     },
 
     /// An expiry annotation value could not be parsed.
     #[error(
-        "invalid expiry timestamp `{value}`: expected RFC 3339 UTC such as `2026-01-02T03:04:05Z` ({reason})"
+        "invalid expiry timestamp `{value}`: expected RFC 3339 UTC such as `2026-01-02T03:04:05Z`"
     )]
     InvalidExpiry {
         /// The rejected annotation value.
         value: String,
-        /// Parser detail.
-        reason: String,
+        /// Why the parser refused it.
+        #[source]
+        source: crate::expiry::ExpiryParseError,
     },
 
     /// The operating system could not provide randomness for a generated name.
     #[error(
-        "could not read OS randomness to generate a pod name ({reason}): set an explicit name with `.name(..)`"
+        "could not read OS randomness to generate a pod name: set an explicit name with `.name(..)`"
     )]
     Randomness {
         /// The OS error.
-        reason: String,
+        #[source]
+        source: getrandom::Error,
     },
+}
+
+/// Why an expiry annotation value was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpiryParseError {
+    /// Not an RFC 3339 timestamp with an offset.
+    #[error("not an RFC 3339 timestamp")]
+    Syntax(#[source] k8s_openapi::jiff::Error),
+    /// A valid timestamp before 1970, which no expiry written by this crate can be.
+    #[error("the time is before 1970")]
+    BeforeEpoch,
 }

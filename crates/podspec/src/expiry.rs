@@ -1,70 +1,70 @@
-//! The expiry annotation's time format, in one place for writer and reaper.
+//! The time format of the expiry annotation, in one place for writer and reaper.
 //!
-//! Rendering takes the current time as an argument (never reads the clock), so
-//! the same inputs always give the same objects; the reaper parses what we wrote
-//! with [`parse_expires_at`], so the format cannot drift between the two.
+//! [`AgentPodSpec::expires_after`](crate::AgentPodSpec::expires_after) writes
+//! [`EXPIRES_AT_ANNOTATION`](crate::labels::EXPIRES_AT_ANNOTATION) on the pod
+//! and its Secret; a reaper reads it back with [`parse_expires_at`], so the
+//! format cannot drift between the two.
+//!
+//! ```
+//! use agentpod_podspec::expiry::{format_expires_at, parse_expires_at};
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! let at = UNIX_EPOCH + Duration::from_millis(1_767_323_045_900);
+//! let written = format_expires_at(at)?;
+//! assert_eq!(written, "2026-01-02T03:04:05Z"); // whole seconds, UTC
+//! assert_eq!(parse_expires_at(&written)?, at - Duration::from_millis(900));
+//! assert!(parse_expires_at("tomorrow").is_err());
+//! # Ok::<(), agentpod_podspec::PodSpecError>(())
+//! ```
 
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::PodSpecError;
+pub use crate::error::ExpiryParseError;
+use crate::{PodSpecError, Result};
 
-/// Formats an instant as the value of [`EXPIRES_AT_ANNOTATION`](crate::EXPIRES_AT_ANNOTATION):
-/// RFC 3339 UTC, whole seconds (sub-second parts are dropped).
-///
-/// ```
-/// use agentpod_podspec::format_expires_at;
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let at = UNIX_EPOCH + Duration::from_millis(1_767_323_045_900);
-/// assert_eq!(format_expires_at(at).unwrap(), "2026-01-02T03:04:05Z");
-/// ```
-pub fn format_expires_at(at: SystemTime) -> Result<String, PodSpecError> {
+/// Why a time cannot be written as an expiry timestamp.
+const BEFORE_EPOCH: &str = "the time is before 1970";
+const TOO_LATE: &str = "the time is beyond year 9999";
+
+/// Formats an instant as the value of
+/// [`EXPIRES_AT_ANNOTATION`](crate::labels::EXPIRES_AT_ANNOTATION): RFC 3339
+/// UTC, whole seconds (sub-second parts are dropped).
+pub fn format_expires_at(at: SystemTime) -> Result<String> {
     let seconds = at
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_err(|err| out_of_range(err.to_string()))?
+        .map_err(|_| out_of_range(BEFORE_EPOCH))?
         .as_secs();
-    let seconds = i64::try_from(seconds).map_err(|err| out_of_range(err.to_string()))?;
-    let timestamp = Timestamp::from_second(seconds).map_err(|err| out_of_range(err.to_string()))?;
+    let seconds = i64::try_from(seconds).map_err(|_| out_of_range(TOO_LATE))?;
+    let timestamp = Timestamp::from_second(seconds).map_err(|_| out_of_range(TOO_LATE))?;
     Ok(timestamp.to_string())
 }
 
 /// Parses an expiry annotation value written by [`format_expires_at`] (any RFC 3339
 /// timestamp with an offset is accepted).
-///
-/// ```
-/// use agentpod_podspec::{format_expires_at, parse_expires_at};
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let at = UNIX_EPOCH + Duration::from_secs(1_767_323_045);
-/// assert_eq!(parse_expires_at(&format_expires_at(at).unwrap()).unwrap(), at);
-/// assert!(parse_expires_at("tomorrow").is_err());
-/// ```
-pub fn parse_expires_at(value: &str) -> Result<SystemTime, PodSpecError> {
-    let invalid = |reason: String| PodSpecError::InvalidExpiry {
+pub fn parse_expires_at(value: &str) -> Result<SystemTime> {
+    let invalid = |source| PodSpecError::InvalidExpiry {
         value: value.to_owned(),
-        reason,
+        source,
     };
     let timestamp: Timestamp = value
         .parse()
-        .map_err(|err: k8s_openapi::jiff::Error| invalid(err.to_string()))?;
-    let seconds = u64::try_from(timestamp.as_second())
-        .map_err(|_| invalid("the time is before 1970".to_owned()))?;
+        .map_err(|err| invalid(ExpiryParseError::Syntax(err)))?;
+    let seconds =
+        u64::try_from(timestamp.as_second()).map_err(|_| invalid(ExpiryParseError::BeforeEpoch))?;
     Ok(SystemTime::UNIX_EPOCH
         + Duration::from_secs(seconds)
         + Duration::from_nanos(u64::from(timestamp.subsec_nanosecond().unsigned_abs())))
 }
 
 /// `now + ttl`, formatted, or a typed error when it does not fit a timestamp.
-pub(crate) fn expiry_after(now: SystemTime, ttl: Duration) -> Result<String, PodSpecError> {
-    let at = now
-        .checked_add(ttl)
-        .ok_or_else(|| out_of_range("render time plus expiry overflows".to_owned()))?;
+pub(crate) fn expiry_after(now: SystemTime, ttl: Duration) -> Result<String> {
+    let at = now.checked_add(ttl).ok_or(out_of_range(TOO_LATE))?;
     format_expires_at(at)
 }
 
-fn out_of_range(reason: String) -> PodSpecError {
+fn out_of_range(reason: &'static str) -> PodSpecError {
     PodSpecError::TimeOutOfRange { reason }
 }
 

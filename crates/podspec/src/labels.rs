@@ -1,10 +1,28 @@
-//! Labels, annotations and the keys other layers rely on.
+//! The label and annotation keys every rendered object carries, and the
+//! precedence of the labels a caller sets.
 //!
 //! The transport lists, watches and reaps *our* pods and Secrets by label, and
-//! the reaper reads the expiry annotation; those keys are public constants so
-//! every layer spells them the same way. Keys and values are checked here
-//! against the Kubernetes syntax so a typo surfaces as a typed error at build
-//! time rather than as an API-server rejection mid-run.
+//! a reaper reads the expiry annotation; those keys are constants here so
+//! every layer spells them the same way.
+//!
+//! ```
+//! use agentpod_podspec::AgentPodSpec;
+//! use agentpod_podspec::labels::{MANAGED_BY_LABEL, MANAGED_SELECTOR, POD_NAME_LABEL};
+//! use std::time::UNIX_EPOCH;
+//!
+//! let rendered = AgentPodSpec::new("img:1")
+//!     .name("job-1")
+//!     .label(MANAGED_BY_LABEL, "someone-else") // cannot hide the pod from agentpod
+//!     .secret_file("prompt", "hi")
+//!     .render(UNIX_EPOCH)?;
+//! let pod_labels = rendered.pod.metadata.labels.as_ref().unwrap();
+//! assert_eq!(pod_labels[MANAGED_BY_LABEL], "agentpod");
+//! let secret_labels = rendered.secrets[0].metadata.labels.as_ref().unwrap();
+//! assert_eq!(secret_labels[POD_NAME_LABEL], "job-1");
+//! // List every pod and Secret agentpod created with this selector:
+//! assert!(MANAGED_SELECTOR.starts_with(MANAGED_BY_LABEL));
+//! # Ok::<(), agentpod_podspec::PodSpecError>(())
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -19,14 +37,8 @@ pub const MANAGED_BY_VALUE: &str = "agentpod";
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 /// Value of [`COMPONENT_LABEL`] on every object this crate renders.
 pub const COMPONENT_VALUE: &str = "agent-runner";
-/// Label selector matching every pod and Secret this crate renders.
-///
-/// ```
-/// assert_eq!(
-///     agentpod_podspec::MANAGED_SELECTOR,
-///     "app.kubernetes.io/managed-by=agentpod,app.kubernetes.io/component=agent-runner"
-/// );
-/// ```
+/// Label selector matching every pod and Secret this crate renders:
+/// `app.kubernetes.io/managed-by=agentpod,app.kubernetes.io/component=agent-runner`.
 pub const MANAGED_SELECTOR: &str =
     "app.kubernetes.io/managed-by=agentpod,app.kubernetes.io/component=agent-runner";
 /// Label on the inputs Secret naming the pod it belongs to.
@@ -36,8 +48,8 @@ pub const RESERVED_ANNOTATION_PREFIX: &str = "agentpod.dev/";
 /// Annotation holding the instant after which a reaper may delete the object,
 /// as RFC 3339 UTC with whole seconds (`2026-01-02T03:04:05Z`).
 ///
-/// Format and parse it with [`format_expires_at`](crate::format_expires_at) and
-/// [`parse_expires_at`](crate::parse_expires_at).
+/// Format and parse it with [`format_expires_at`](crate::expiry::format_expires_at) and
+/// [`parse_expires_at`](crate::expiry::parse_expires_at).
 pub const EXPIRES_AT_ANNOTATION: &str = "agentpod.dev/expires-at";
 
 /// Merges labels: `provider` defaults, overridden by `invocation` labels,
@@ -45,7 +57,7 @@ pub const EXPIRES_AT_ANNOTATION: &str = "agentpod.dev/expires-at";
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use agentpod_podspec::{merge_labels, MANAGED_BY_LABEL};
+/// use agentpod_podspec::labels::{merge_labels, MANAGED_BY_LABEL};
 ///
 /// let provider = BTreeMap::from([("team".to_owned(), "a".to_owned())]);
 /// let invocation = BTreeMap::from([
@@ -69,13 +81,7 @@ pub fn merge_labels(
 
 /// Checks a label (or annotation) key: optional DNS-subdomain prefix and `/`,
 /// then a name of 1-63 alphanumerics, `-`, `_` or `.`, alphanumeric at both ends.
-///
-/// ```
-/// use agentpod_podspec::validate_label_key;
-/// assert!(validate_label_key("label", "example.com/team").is_ok());
-/// assert!(validate_label_key("label", "bad key").is_err());
-/// ```
-pub fn validate_label_key(kind: &'static str, key: &str) -> Result<(), PodSpecError> {
+pub(crate) fn validate_label_key(kind: &'static str, key: &str) -> Result<(), PodSpecError> {
     let problem = match key.split_once('/') {
         Some((prefix, name)) => dns_subdomain_problem(prefix)
             .map(|reason| format!("prefix before `/` {reason}"))
@@ -94,14 +100,7 @@ pub fn validate_label_key(kind: &'static str, key: &str) -> Result<(), PodSpecEr
 
 /// Checks a label value: empty, or 1-63 alphanumerics, `-`, `_` or `.`,
 /// alphanumeric at both ends.
-///
-/// ```
-/// use agentpod_podspec::validate_label_value;
-/// assert!(validate_label_value("label", "team", "").is_ok());
-/// assert!(validate_label_value("label", "team", "platform_v2").is_ok());
-/// assert!(validate_label_value("label", "team", "has space").is_err());
-/// ```
-pub fn validate_label_value(
+pub(crate) fn validate_label_value(
     kind: &'static str,
     key: &str,
     value: &str,
@@ -189,6 +188,9 @@ mod tests {
 
     #[test]
     fn values() {
+        assert!(validate_label_value("label", "team", "").is_ok());
+        assert!(validate_label_value("label", "team", "platform_v2").is_ok());
+        assert!(validate_label_value("label", "team", "has space").is_err());
         assert!(validate_label_value("label", "k", &"v".repeat(63)).is_ok());
         assert!(validate_label_value("label", "k", &"v".repeat(64)).is_err());
         assert!(validate_label_value("label", "k", "a/b").is_err());

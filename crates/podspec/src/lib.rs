@@ -15,7 +15,8 @@
 //! Secret, never in the pod spec. A hardened security preset is on by default.
 //!
 //! ```
-//! use agentpod_podspec::{AgentPodSpec, MANAGED_BY_LABEL, ResourceKind, Resources};
+//! use agentpod_podspec::labels::MANAGED_BY_LABEL;
+//! use agentpod_podspec::{AgentPodSpec, ResourceKind, Resources};
 //! use std::time::{Duration, UNIX_EPOCH};
 //!
 //! let rendered = AgentPodSpec::new("registry.example/claude-runner:2.1")
@@ -34,15 +35,20 @@
 //! assert_eq!(rendered.secrets.len(), 1);
 //! # Ok::<(), agentpod_podspec::PodSpecError>(())
 //! ```
+//!
+//! The crate root holds the builder ([`AgentPodSpec`]), what it takes
+//! ([`Hardening`], [`Resources`], [`Volume`], [`EnvVar`], …) and what it gives
+//! ([`RenderedPod`], [`PodSpecError`]). The label and annotation keys other
+//! layers select by live in [`labels`], the expiry time format in [`expiry`],
+//! fixed names and limits in [`consts`].
 
 mod env;
 mod error;
-mod expiry;
-mod labels;
-#[cfg(feature = "test-matrix")]
-pub mod matrix;
+pub mod expiry;
+pub mod labels;
 mod names;
 mod policy;
+mod redact;
 mod render;
 mod resources;
 mod scheduling;
@@ -51,24 +57,22 @@ mod security;
 mod spec;
 mod volumes;
 
-pub use env::{EnvSource, EnvVar, validate_env_name};
-pub use error::PodSpecError;
-pub use expiry::{format_expires_at, parse_expires_at};
-pub use labels::{
-    COMPONENT_LABEL, COMPONENT_VALUE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    MANAGED_SELECTOR, POD_NAME_LABEL, RESERVED_ANNOTATION_PREFIX, merge_labels, validate_label_key,
-    validate_label_value,
-};
-pub use names::{
-    MAX_GENERATED_PREFIX_LEN, MAX_LABEL_NAME_LEN, PodName, generate_name, validate_dns_label,
-    validate_dns_subdomain,
-};
+pub use env::{EnvSource, EnvVar};
+pub use error::{PodSpecError, Result};
+pub use names::PodName;
 pub use policy::{ImagePullPolicy, RestartPolicy};
 pub use render::RenderedPod;
-pub use resources::{ResourceKind, Resources, parse_quantity};
-pub use secrets::{
-    DEFAULT_INPUTS_DIR, INPUTS_VOLUME, MAX_SECRET_BYTES, inputs_secret_name, validate_secret_key,
-};
-pub use security::{DEFAULT_HOME, DEFAULT_UID, HOME_VOLUME, Hardening, TMP_VOLUME, WritableDir};
-pub use spec::{AgentPodSpec, DEFAULT_CONTAINER_NAME, DEFAULT_NAMESPACE};
+pub use resources::{ResourceKind, Resources};
+pub use security::{Hardening, WritableDir};
+pub use spec::AgentPodSpec;
 pub use volumes::{HostPathType, Volume, VolumeMount, VolumeSource};
+
+/// Fixed names, defaults and limits of the rendered objects, for callers that
+/// refer to them (e.g. to mount one file of the inputs Secret at an exact path
+/// with [`INPUTS_VOLUME`](consts::INPUTS_VOLUME)).
+pub mod consts {
+    pub use crate::names::MAX_GENERATED_PREFIX_LEN;
+    pub use crate::secrets::{DEFAULT_INPUTS_DIR, INPUTS_VOLUME, MAX_SECRET_BYTES};
+    pub use crate::security::{DEFAULT_HOME, DEFAULT_UID, HOME_VOLUME, TMP_VOLUME};
+    pub use crate::spec::{DEFAULT_CONTAINER_NAME, DEFAULT_NAMESPACE};
+}

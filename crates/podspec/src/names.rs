@@ -4,7 +4,7 @@
 //! DNS-1123 *labels* (≤ 63 chars). Generated names combine the render time with
 //! OS randomness: the time keeps names roughly sortable for humans, and the
 //! random part (≈ 41 bits, from the OS so that two processes started in the same
-//! millisecond — or forked from one seed — never share a sequence) makes
+//! millisecond — or forked from one PRNG state — never share a sequence) makes
 //! collisions between parallel renders practically impossible.
 
 use std::time::SystemTime;
@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use crate::PodSpecError;
 
 /// Longest DNS-1123 label (pod, namespace, container and volume names).
-pub const MAX_LABEL_NAME_LEN: usize = 63;
+pub(crate) const MAX_LABEL_NAME_LEN: usize = 63;
 
 /// Longest prefix accepted by [`PodName::generated`].
 ///
@@ -23,15 +23,7 @@ const RANDOM_CHARS: usize = 8;
 const RANDOM_SPACE: u128 = 36u128.pow(8);
 const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
-/// How the pod gets its name.
-///
-/// ```
-/// use agentpod_podspec::PodName;
-///
-/// let fixed = PodName::explicit("review-42");
-/// let fresh = PodName::generated("claude-code");
-/// assert_ne!(fixed, fresh);
-/// ```
+/// How the pod gets its name (see [`AgentPodSpec::name`](crate::AgentPodSpec::name)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PodName {
     /// Exactly this name (deterministic rendering).
@@ -45,23 +37,11 @@ pub enum PodName {
 
 impl PodName {
     /// A fixed name; rendering twice with the same time gives identical objects.
-    ///
-    /// ```
-    /// use agentpod_podspec::PodName;
-    /// assert_eq!(PodName::explicit("job-1"), PodName::Explicit("job-1".into()));
-    /// ```
     pub fn explicit(name: impl Into<String>) -> Self {
         Self::Explicit(name.into())
     }
 
     /// A fresh unique name per render, starting with `prefix-`.
-    ///
-    /// ```
-    /// use agentpod_podspec::PodName;
-    /// let naming = PodName::generated("claude-code");
-    /// let name = naming.resolve(std::time::UNIX_EPOCH).unwrap();
-    /// assert!(name.starts_with("claude-code-0-"));
-    /// ```
     pub fn generated(prefix: impl Into<String>) -> Self {
         Self::Generated {
             prefix: prefix.into(),
@@ -69,13 +49,6 @@ impl PodName {
     }
 
     /// Validates and produces the concrete name for a render at `now`.
-    ///
-    /// ```
-    /// use agentpod_podspec::PodName;
-    /// use std::time::UNIX_EPOCH;
-    /// assert_eq!(PodName::explicit("a-b").resolve(UNIX_EPOCH).unwrap(), "a-b");
-    /// assert!(PodName::explicit("A_B").resolve(UNIX_EPOCH).is_err());
-    /// ```
     pub fn resolve(&self, now: SystemTime) -> Result<String, PodSpecError> {
         match self {
             Self::Explicit(name) => {
@@ -98,17 +71,7 @@ impl Default for PodName {
 ///
 /// The result is always a valid DNS-1123 label when the prefix is one of at most
 /// [`MAX_GENERATED_PREFIX_LEN`] characters.
-///
-/// ```
-/// use agentpod_podspec::generate_name;
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let a = generate_name("job", UNIX_EPOCH + Duration::from_millis(36)).unwrap();
-/// let b = generate_name("job", UNIX_EPOCH + Duration::from_millis(36)).unwrap();
-/// assert!(a.starts_with("job-10-"));
-/// assert_ne!(a, b);
-/// ```
-pub fn generate_name(prefix: &str, now: SystemTime) -> Result<String, PodSpecError> {
+pub(crate) fn generate_name(prefix: &str, now: SystemTime) -> Result<String, PodSpecError> {
     validate_dns_label("name prefix", prefix)?;
     if prefix.len() > MAX_GENERATED_PREFIX_LEN {
         return Err(PodSpecError::InvalidName {
@@ -122,13 +85,11 @@ pub fn generate_name(prefix: &str, now: SystemTime) -> Result<String, PodSpecErr
     }
     let millis = now
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_err(|err| PodSpecError::TimeOutOfRange {
-            reason: err.to_string(),
+        .map_err(|_| PodSpecError::TimeOutOfRange {
+            reason: "the render time is before 1970",
         })?
         .as_millis();
-    let random = getrandom::u64().map_err(|err| PodSpecError::Randomness {
-        reason: err.to_string(),
-    })?;
+    let random = getrandom::u64().map_err(|source| PodSpecError::Randomness { source })?;
     let mut name = String::with_capacity(MAX_LABEL_NAME_LEN);
     name.push_str(prefix);
     name.push('-');
@@ -152,13 +113,7 @@ fn base36(mut value: u128, min_len: usize) -> String {
 }
 
 /// Checks a DNS-1123 label: 1-63 lowercase alphanumerics or `-`, alphanumeric at both ends.
-///
-/// ```
-/// use agentpod_podspec::validate_dns_label;
-/// assert!(validate_dns_label("pod name", "claude-code-1").is_ok());
-/// assert!(validate_dns_label("pod name", "-bad").is_err());
-/// ```
-pub fn validate_dns_label(field: &'static str, value: &str) -> Result<(), PodSpecError> {
+pub(crate) fn validate_dns_label(field: &'static str, value: &str) -> Result<(), PodSpecError> {
     let reason = dns_label_problem(value, MAX_LABEL_NAME_LEN);
     match reason {
         None => Ok(()),
@@ -171,13 +126,7 @@ pub fn validate_dns_label(field: &'static str, value: &str) -> Result<(), PodSpe
 }
 
 /// Checks a DNS-1123 subdomain: dot-separated labels, at most 253 chars in total.
-///
-/// ```
-/// use agentpod_podspec::validate_dns_subdomain;
-/// assert!(validate_dns_subdomain("runtimeClassName", "gvisor.example").is_ok());
-/// assert!(validate_dns_subdomain("runtimeClassName", "GVisor").is_err());
-/// ```
-pub fn validate_dns_subdomain(field: &'static str, value: &str) -> Result<(), PodSpecError> {
+pub(crate) fn validate_dns_subdomain(field: &'static str, value: &str) -> Result<(), PodSpecError> {
     match dns_subdomain_problem(value) {
         None => Ok(()),
         Some(reason) => Err(PodSpecError::InvalidName {
@@ -265,6 +214,14 @@ mod tests {
             generate_name("p", before),
             Err(PodSpecError::TimeOutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn label_and_subdomain_checks() {
+        assert!(validate_dns_label("pod name", "claude-code-1").is_ok());
+        assert!(validate_dns_label("pod name", "-bad").is_err());
+        assert!(validate_dns_subdomain("runtimeClassName", "gvisor.example").is_ok());
+        assert!(validate_dns_subdomain("runtimeClassName", "GVisor").is_err());
     }
 
     #[test]

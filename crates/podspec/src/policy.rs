@@ -1,11 +1,6 @@
 //! Small Kubernetes enums spelled as Rust types, so typos cannot compile.
 
 /// When the kubelet pulls the image.
-///
-/// ```
-/// use agentpod_podspec::ImagePullPolicy;
-/// assert_eq!(ImagePullPolicy::default().as_str(), "IfNotPresent");
-/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ImagePullPolicy {
     /// Pull on every pod start.
@@ -19,11 +14,6 @@ pub enum ImagePullPolicy {
 
 impl ImagePullPolicy {
     /// The Kubernetes spelling.
-    ///
-    /// ```
-    /// use agentpod_podspec::ImagePullPolicy;
-    /// assert_eq!(ImagePullPolicy::Never.as_str(), "Never");
-    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Always => "Always",
@@ -34,11 +24,6 @@ impl ImagePullPolicy {
 }
 
 /// What the kubelet does when the agent container exits.
-///
-/// ```
-/// use agentpod_podspec::RestartPolicy;
-/// assert_eq!(RestartPolicy::default(), RestartPolicy::Never);
-/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RestartPolicy {
     /// Run once; the pod ends Succeeded or Failed (the default for agent runs).
@@ -52,11 +37,6 @@ pub enum RestartPolicy {
 
 impl RestartPolicy {
     /// The Kubernetes spelling.
-    ///
-    /// ```
-    /// use agentpod_podspec::RestartPolicy;
-    /// assert_eq!(RestartPolicy::OnFailure.as_str(), "OnFailure");
-    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Never => "Never",

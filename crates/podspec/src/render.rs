@@ -6,6 +6,7 @@
 //! YAML — which is what makes snapshot tests of our output possible.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::{
@@ -15,23 +16,30 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Serialize;
 
+use crate::env::validate_env_name;
 use crate::env::{EnvSource, EnvVar};
+use crate::labels::EXPIRES_AT_ANNOTATION;
 use crate::labels::{POD_NAME_LABEL, merge_labels, validate_annotations, validate_labels};
+use crate::names::{validate_dns_label, validate_dns_subdomain};
+use crate::redact::RedactedSecret;
 use crate::secrets::{INPUTS_VOLUME, inputs_secret_name};
 use crate::security::{HOME_VOLUME, TMP_VOLUME};
 use crate::volumes::absolute_path;
-use crate::{
-    AgentPodSpec, EXPIRES_AT_ANNOTATION, PodSpecError, Volume, VolumeMount, validate_dns_label,
-    validate_dns_subdomain, validate_env_name,
-};
+use crate::{AgentPodSpec, PodSpecError, Volume, VolumeMount};
 
 /// Volume names this crate renders itself; callers may mount but not define them.
 const RESERVED_VOLUMES: [&str; 3] = [HOME_VOLUME, TMP_VOLUME, INPUTS_VOLUME];
 
 /// The objects to create for one agent run: the pod and the Secrets it refers to.
 ///
+/// The two fields are the output, plain `k8s-openapi` objects a transport may
+/// still adjust (owner references, namespace); the getters read back what the
+/// builder's setters of the same name chose (`AgentPodSpec::name(..)` →
+/// [`RenderedPod::name`], including a generated name).
+///
 /// Serializes as `{pod: …, secrets: […]}`, ready for `insta::assert_yaml_snapshot!`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `Debug` prints the Secrets' keys but `<redacted>` for their values.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct RenderedPod {
     /// The pod (create it after the Secrets, or it waits for them).
     pub pod: Pod,
@@ -39,27 +47,41 @@ pub struct RenderedPod {
     pub secrets: Vec<Secret>,
 }
 
+impl fmt::Debug for RenderedPod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secrets: Vec<RedactedSecret<'_>> = self.secrets.iter().map(RedactedSecret).collect();
+        f.debug_struct("RenderedPod")
+            .field("pod", &self.pod)
+            .field("secrets", &secrets)
+            .finish()
+    }
+}
+
 impl RenderedPod {
     /// The pod name (resolved, also when it was generated).
-    ///
-    /// ```
-    /// use agentpod_podspec::AgentPodSpec;
-    /// let r = AgentPodSpec::new("img").name("a").render(std::time::UNIX_EPOCH).unwrap();
-    /// assert_eq!(r.name(), "a");
-    /// ```
     pub fn name(&self) -> &str {
         self.pod.metadata.name.as_deref().unwrap_or_default()
     }
 
     /// The namespace of the pod and its Secrets.
-    ///
-    /// ```
-    /// use agentpod_podspec::AgentPodSpec;
-    /// let r = AgentPodSpec::new("img").name("a").namespace("ns").render(std::time::UNIX_EPOCH).unwrap();
-    /// assert_eq!(r.namespace(), "ns");
-    /// ```
     pub fn namespace(&self) -> &str {
         self.pod.metadata.namespace.as_deref().unwrap_or_default()
+    }
+
+    /// The name of the agent container (the pod's first container).
+    pub fn container_name(&self) -> &str {
+        self.container().map_or("", |c| c.name.as_str())
+    }
+
+    /// The container image.
+    pub fn image(&self) -> &str {
+        self.container()
+            .and_then(|c| c.image.as_deref())
+            .unwrap_or_default()
+    }
+
+    fn container(&self) -> Option<&Container> {
+        self.pod.spec.as_ref()?.containers.first()
     }
 
     /// An owner reference to the created pod (`uid` comes from the API server's

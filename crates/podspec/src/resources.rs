@@ -12,11 +12,6 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use crate::PodSpecError;
 
 /// A container resource this builder can request and limit.
-///
-/// ```
-/// use agentpod_podspec::ResourceKind;
-/// assert_eq!(ResourceKind::EphemeralStorage.as_str(), "ephemeral-storage");
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResourceKind {
     /// CPU, e.g. `"500m"` or `"2"`.
@@ -29,11 +24,6 @@ pub enum ResourceKind {
 
 impl ResourceKind {
     /// The Kubernetes resource name.
-    ///
-    /// ```
-    /// use agentpod_podspec::ResourceKind;
-    /// assert_eq!(ResourceKind::Cpu.as_str(), "cpu");
-    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Cpu => "cpu",
@@ -62,12 +52,6 @@ pub struct Resources {
 
 impl Resources {
     /// Sets the request for `kind` (replacing an earlier one).
-    ///
-    /// ```
-    /// use agentpod_podspec::{ResourceKind, Resources};
-    /// let r = Resources::default().request(ResourceKind::Memory, "256Mi");
-    /// assert!(r.validate().is_ok());
-    /// ```
     #[must_use]
     pub fn request(mut self, kind: ResourceKind, quantity: impl Into<String>) -> Self {
         self.requests.insert(kind, quantity.into());
@@ -75,12 +59,6 @@ impl Resources {
     }
 
     /// Sets the limit for `kind` (replacing an earlier one).
-    ///
-    /// ```
-    /// use agentpod_podspec::{ResourceKind, Resources};
-    /// let r = Resources::default().limit(ResourceKind::Cpu, "1 core");
-    /// assert!(r.validate().is_err());
-    /// ```
     #[must_use]
     pub fn limit(mut self, kind: ResourceKind, quantity: impl Into<String>) -> Self {
         self.limits.insert(kind, quantity.into());
@@ -88,23 +66,11 @@ impl Resources {
     }
 
     /// Whether neither requests nor limits are set.
-    ///
-    /// ```
-    /// assert!(agentpod_podspec::Resources::default().is_empty());
-    /// ```
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty() && self.limits.is_empty()
     }
 
     /// Checks every quantity's syntax and that no request exceeds its limit.
-    ///
-    /// ```
-    /// use agentpod_podspec::{ResourceKind, Resources};
-    /// let r = Resources::default()
-    ///     .request(ResourceKind::Memory, "2Gi")
-    ///     .limit(ResourceKind::Memory, "1Gi");
-    /// assert!(r.validate().is_err());
-    /// ```
     pub fn validate(&self) -> Result<(), PodSpecError> {
         for (kind, request) in &self.requests {
             let requested = parse_quantity(&format!("{} request", kind.as_str()), request)?;
@@ -148,15 +114,7 @@ impl Resources {
 /// into its value, refusing negative numbers (resources cannot be negative).
 ///
 /// `field` only names the value in the error.
-///
-/// ```
-/// use agentpod_podspec::parse_quantity;
-/// assert_eq!(parse_quantity("cpu limit", "500m").unwrap(), 0.5);
-/// assert_eq!(parse_quantity("memory", "1Ki").unwrap(), 1024.0);
-/// assert_eq!(parse_quantity("memory", "1e3").unwrap(), 1000.0);
-/// assert!(parse_quantity("memory", "1GB").is_err());
-/// ```
-pub fn parse_quantity(field: &str, value: &str) -> Result<f64, PodSpecError> {
+pub(crate) fn parse_quantity(field: &str, value: &str) -> Result<f64, PodSpecError> {
     let invalid = |reason: &str| PodSpecError::InvalidQuantity {
         field: field.to_owned(),
         value: value.to_owned(),

@@ -10,13 +10,34 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::AgentPodSpec;
 
+/// Scheduling, bounds and ownership.
+///
+/// ```
+/// use agentpod_podspec::AgentPodSpec;
+/// use k8s_openapi::api::core::v1::Toleration;
+/// use std::time::UNIX_EPOCH;
+///
+/// let rendered = AgentPodSpec::new("img:1")
+///     .name("sandboxed")
+///     .node_selector("pool", "agents")
+///     .toleration(Toleration {
+///         key: Some("dedicated".into()),
+///         operator: Some("Equal".into()),
+///         value: Some("agents".into()),
+///         effect: Some("NoSchedule".into()),
+///         ..Toleration::default()
+///     })
+///     .runtime_class("gvisor")
+///     .active_deadline_seconds(1800)
+///     .render(UNIX_EPOCH)?;
+/// let spec = rendered.pod.spec.unwrap();
+/// assert_eq!(spec.node_selector.unwrap()["pool"], "agents");
+/// assert_eq!(spec.runtime_class_name.as_deref(), Some("gvisor"));
+/// assert_eq!(spec.active_deadline_seconds, Some(1800));
+/// # Ok::<(), agentpod_podspec::PodSpecError>(())
+/// ```
 impl AgentPodSpec {
     /// Schedules only onto nodes carrying label `key=value`.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").node_selector("pool", "agents");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn node_selector(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.node_selector.insert(key.into(), value.into());
@@ -24,18 +45,6 @@ impl AgentPodSpec {
     }
 
     /// Adds a toleration (a `k8s_openapi` [`Toleration`]).
-    ///
-    /// ```
-    /// use k8s_openapi::api::core::v1::Toleration;
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").toleration(Toleration {
-    ///     key: Some("dedicated".into()),
-    ///     operator: Some("Equal".into()),
-    ///     value: Some("agents".into()),
-    ///     effect: Some("NoSchedule".into()),
-    ///     ..Toleration::default()
-    /// });
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn toleration(mut self, toleration: Toleration) -> Self {
         self.tolerations.push(toleration);
@@ -43,12 +52,6 @@ impl AgentPodSpec {
     }
 
     /// Node/pod affinity rules (a `k8s_openapi` [`Affinity`]).
-    ///
-    /// ```
-    /// use k8s_openapi::api::core::v1::Affinity;
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").affinity(Affinity::default());
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn affinity(mut self, affinity: Affinity) -> Self {
         self.affinity = Some(affinity);
@@ -56,11 +59,6 @@ impl AgentPodSpec {
     }
 
     /// `runtimeClassName`, e.g. a gVisor or Kata sandbox class.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").runtime_class("gvisor");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn runtime_class(mut self, name: impl Into<String>) -> Self {
         self.runtime_class = Some(name.into());
@@ -68,11 +66,6 @@ impl AgentPodSpec {
     }
 
     /// `priorityClassName` of the pod.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").priority_class("batch-low");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn priority_class(mut self, name: impl Into<String>) -> Self {
         self.priority_class = Some(name.into());
@@ -81,11 +74,6 @@ impl AgentPodSpec {
 
     /// Hard bound on the pod's run time in seconds (must be ≥ 1); Kubernetes
     /// kills the pod beyond it even if the caller is gone.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").active_deadline_seconds(1800);
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn active_deadline_seconds(mut self, seconds: i64) -> Self {
         self.active_deadline_seconds = Some(seconds);
@@ -93,11 +81,6 @@ impl AgentPodSpec {
     }
 
     /// Seconds between SIGTERM and SIGKILL on deletion (must be ≥ 0).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").termination_grace_period_seconds(5);
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn termination_grace_period_seconds(mut self, seconds: i64) -> Self {
         self.termination_grace_period_seconds = Some(seconds);
@@ -106,18 +89,6 @@ impl AgentPodSpec {
 
     /// Makes another object (e.g. the orchestrating pod or a Job) an owner of
     /// the pod, so deleting it garbage-collects the agent pod.
-    ///
-    /// ```
-    /// use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").owner_reference(OwnerReference {
-    ///     api_version: "v1".into(),
-    ///     kind: "Pod".into(),
-    ///     name: "orchestrator-0".into(),
-    ///     uid: "7d9c1c7e-1111-2222-3333-444455556666".into(),
-    ///     ..OwnerReference::default()
-    /// });
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn owner_reference(mut self, owner: OwnerReference) -> Self {
         self.owner_references.push(owner);

@@ -3,7 +3,7 @@
 //! Anything sensitive (API keys, OAuth JSON) or large (prompts beyond the
 //! kernel's per-argument limit) must not appear in the pod spec or command,
 //! where `kubectl get pod -o yaml` and audit logs would show it. The builder
-//! puts such inputs into one Secret named [`inputs_secret_name`] and refers to
+//! puts such inputs into one Secret named `<pod>-inputs` and refers to
 //! them by `secretKeyRef` or through a read-only Secret volume. The transport
 //! creates that Secret with the pod and, once the pod has a UID, makes the pod
 //! its owner (see [`RenderedPod::pod_owner_reference`](crate::RenderedPod::pod_owner_reference))
@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 
 use crate::PodSpecError;
+use crate::redact::Redacted;
 
 /// Name of the volume that projects the inputs Secret.
 pub const INPUTS_VOLUME: &str = "agentpod-inputs";
@@ -23,11 +24,7 @@ pub const DEFAULT_INPUTS_DIR: &str = "/var/run/agentpod/inputs";
 pub const MAX_SECRET_BYTES: usize = 1024 * 1024;
 
 /// Name of the inputs Secret of pod `pod_name`: `<pod_name>-inputs`.
-///
-/// ```
-/// assert_eq!(agentpod_podspec::inputs_secret_name("job-1"), "job-1-inputs");
-/// ```
-pub fn inputs_secret_name(pod_name: &str) -> String {
+pub(crate) fn inputs_secret_name(pod_name: &str) -> String {
     format!("{pod_name}-inputs")
 }
 
@@ -40,12 +37,22 @@ pub(crate) enum Exposure {
     File,
 }
 
-/// One entry of the inputs Secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of the inputs Secret; `Debug` shows the key, never the data.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct SecretInput {
     pub(crate) key: String,
     pub(crate) data: Vec<u8>,
     pub(crate) exposure: Exposure,
+}
+
+impl std::fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretInput")
+            .field("key", &self.key)
+            .field("data", &Redacted)
+            .field("exposure", &self.exposure)
+            .finish()
+    }
 }
 
 /// All secret inputs of one pod, in the order they were added.
@@ -94,7 +101,7 @@ impl SecretInputs {
         let mut size = 0usize;
         for entry in &self.entries {
             match entry.exposure {
-                Exposure::Env => crate::validate_env_name(&entry.key)?,
+                Exposure::Env => crate::env::validate_env_name(&entry.key)?,
                 Exposure::File => validate_secret_key(&entry.key)?,
             }
             if !seen.insert(entry.key.as_str()) {
@@ -123,14 +130,7 @@ impl SecretInputs {
 }
 
 /// Checks a Secret/ConfigMap key: 1-253 of letters, digits, `-`, `_`, `.`; not `.` or `..`.
-///
-/// ```
-/// use agentpod_podspec::validate_secret_key;
-/// assert!(validate_secret_key("credentials.json").is_ok());
-/// assert!(validate_secret_key("a/b").is_err());
-/// assert!(validate_secret_key("..").is_err());
-/// ```
-pub fn validate_secret_key(key: &str) -> Result<(), PodSpecError> {
+pub(crate) fn validate_secret_key(key: &str) -> Result<(), PodSpecError> {
     let valid = !key.is_empty()
         && key.len() <= 253
         && key != "."
@@ -150,6 +150,15 @@ pub fn validate_secret_key(key: &str) -> Result<(), PodSpecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_keys() {
+        assert!(validate_secret_key("credentials.json").is_ok());
+        assert!(validate_secret_key("a/b").is_err());
+        assert!(validate_secret_key("..").is_err());
+        assert!(validate_secret_key(&"k".repeat(254)).is_err());
+        assert_eq!(inputs_secret_name("job-1"), "job-1-inputs");
+    }
 
     #[test]
     fn duplicate_keys_are_refused_across_exposures() {

@@ -24,13 +24,8 @@ pub const HOME_VOLUME: &str = "agentpod-home";
 pub const TMP_VOLUME: &str = "agentpod-tmp";
 
 /// A writable, size-limited emptyDir mounted at `path`.
-///
-/// ```
-/// use agentpod_podspec::WritableDir;
-/// let tmp = WritableDir::new("/tmp", "256Mi");
-/// assert_eq!(tmp.path, "/tmp");
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WritableDir {
     /// Absolute mount path.
     pub path: String,
@@ -40,45 +35,62 @@ pub struct WritableDir {
 
 impl WritableDir {
     /// A writable directory at `path` limited to `size_limit`.
-    ///
-    /// ```
-    /// use agentpod_podspec::WritableDir;
-    /// assert_eq!(WritableDir::new("/home/agent", "1Gi").size_limit, "1Gi");
-    /// ```
     pub fn new(path: impl Into<String>, size_limit: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             size_limit: size_limit.into(),
         }
     }
+
+    /// Sets [`path`](Self::path).
+    #[must_use]
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Sets [`size_limit`](Self::size_limit).
+    #[must_use]
+    pub fn size_limit(mut self, size_limit: impl Into<String>) -> Self {
+        self.size_limit = size_limit.into();
+        self
+    }
 }
 
-/// Security settings of the agent pod. `Hardening::default()` is the hardened preset.
+/// Security settings of the agent pod. `Hardening::default()` is the hardened
+/// preset, [`Hardening::none`] switches everything off.
 ///
-/// Switch single pieces off with struct-update syntax:
+/// Each field has a setter of the same name, so an image that cannot live with
+/// one piece turns off just that piece:
 ///
 /// ```
-/// use agentpod_podspec::{AgentPodSpec, Hardening};
+/// use agentpod_podspec::{AgentPodSpec, Hardening, WritableDir};
+/// use std::time::UNIX_EPOCH;
 ///
-/// let hardening = Hardening {
-///     read_only_root_filesystem: false, // the image writes outside $HOME and /tmp
-///     writable_tmp: None,
-///     ..Hardening::default()
-/// };
-/// let spec = AgentPodSpec::new("img:1").name("demo").hardening(hardening);
-/// # let _ = spec;
+/// let hardening = Hardening::default()
+///     .read_only_root_filesystem(false) // the image writes under /opt at run time
+///     .writable_tmp(None)
+///     .run_as_user(10_001) // the image's own user
+///     .writable_home(WritableDir::new("/home/runner", "256Mi"));
+/// let rendered = AgentPodSpec::new("img:1").name("demo").hardening(hardening).render(UNIX_EPOCH)?;
+///
+/// let pod = rendered.pod.spec.as_ref().unwrap();
+/// let container = pod.containers[0].security_context.as_ref().unwrap();
+/// assert_eq!(container.read_only_root_filesystem, None);
+/// assert_eq!(container.allow_privilege_escalation, Some(false)); // still on
+/// assert_eq!(pod.security_context.as_ref().unwrap().run_as_user, Some(10_001));
+/// # Ok::<(), agentpod_podspec::PodSpecError>(())
 /// ```
-///
-/// or start from nothing with [`Hardening::none`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Hardening {
     /// Pod `runAsNonRoot: true` (the kubelet refuses to start a root process).
     pub run_as_non_root: bool,
-    /// Pod `runAsUser` (default [`DEFAULT_UID`]).
+    /// Pod `runAsUser`.
     pub run_as_user: Option<i64>,
-    /// Pod `runAsGroup` (default [`DEFAULT_UID`]).
+    /// Pod `runAsGroup`.
     pub run_as_group: Option<i64>,
-    /// Pod `fsGroup`: volumes become group-owned by it (default [`DEFAULT_UID`]).
+    /// Pod `fsGroup`: volumes become group-owned by it.
     pub fs_group: Option<i64>,
     /// Container `allowPrivilegeEscalation: false` (no setuid gains).
     pub deny_privilege_escalation: bool,
@@ -92,14 +104,20 @@ pub struct Hardening {
     pub disable_service_links: bool,
     /// Container `readOnlyRootFilesystem: true`.
     pub read_only_root_filesystem: bool,
-    /// Writable home (emptyDir, `$HOME` points at it). Default `/home/agent`, 1Gi.
+    /// Writable home (emptyDir, `$HOME` points at it).
     pub writable_home: Option<WritableDir>,
-    /// Writable `/tmp` (emptyDir). Default `/tmp`, 512Mi.
+    /// Writable `/tmp` (emptyDir).
     pub writable_tmp: Option<WritableDir>,
 }
 
 impl Default for Hardening {
-    /// The hardened preset: every protection on.
+    /// The hardened preset: every protection on. `run_as_non_root`,
+    /// `deny_privilege_escalation`, `drop_all_capabilities`,
+    /// `seccomp_runtime_default`, `disable_service_account_token`,
+    /// `disable_service_links` and `read_only_root_filesystem` are `true`;
+    /// `run_as_user`, `run_as_group` and `fs_group` are [`DEFAULT_UID`] (1000);
+    /// `writable_home` is [`DEFAULT_HOME`] (`/home/agent`) limited to 1Gi and
+    /// `writable_tmp` is `/tmp` limited to 512Mi.
     fn default() -> Self {
         Self {
             run_as_non_root: true,
@@ -118,14 +136,23 @@ impl Default for Hardening {
     }
 }
 
+/// One `#[must_use]` consuming setter per field, named like the field.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $field(mut self, value: $ty) -> Self {
+                self.$field = value.into();
+                self
+            }
+        )*
+    };
+}
+
 impl Hardening {
-    /// No protection at all: the pod runs the way the image says (Kubernetes defaults).
-    ///
-    /// ```
-    /// use agentpod_podspec::Hardening;
-    /// let open = Hardening::none();
-    /// assert!(!open.run_as_non_root && open.writable_home.is_none());
-    /// ```
+    /// No protection at all: the pod runs the way the image says (Kubernetes
+    /// defaults), with no security contexts and no preset volumes.
     pub fn none() -> Self {
         Self {
             run_as_non_root: false,
@@ -141,6 +168,33 @@ impl Hardening {
             writable_home: None,
             writable_tmp: None,
         }
+    }
+
+    setters! {
+        /// Sets [`run_as_non_root`](Self::run_as_non_root).
+        run_as_non_root: bool;
+        /// Sets [`run_as_user`](Self::run_as_user) (a uid, or `None`).
+        run_as_user: impl Into<Option<i64>>;
+        /// Sets [`run_as_group`](Self::run_as_group) (a gid, or `None`).
+        run_as_group: impl Into<Option<i64>>;
+        /// Sets [`fs_group`](Self::fs_group) (a gid, or `None`).
+        fs_group: impl Into<Option<i64>>;
+        /// Sets [`deny_privilege_escalation`](Self::deny_privilege_escalation).
+        deny_privilege_escalation: bool;
+        /// Sets [`drop_all_capabilities`](Self::drop_all_capabilities).
+        drop_all_capabilities: bool;
+        /// Sets [`seccomp_runtime_default`](Self::seccomp_runtime_default).
+        seccomp_runtime_default: bool;
+        /// Sets [`disable_service_account_token`](Self::disable_service_account_token).
+        disable_service_account_token: bool;
+        /// Sets [`disable_service_links`](Self::disable_service_links).
+        disable_service_links: bool;
+        /// Sets [`read_only_root_filesystem`](Self::read_only_root_filesystem).
+        read_only_root_filesystem: bool;
+        /// Sets [`writable_home`](Self::writable_home) (a [`WritableDir`], or `None`).
+        writable_home: impl Into<Option<WritableDir>>;
+        /// Sets [`writable_tmp`](Self::writable_tmp) (a [`WritableDir`], or `None`).
+        writable_tmp: impl Into<Option<WritableDir>>;
     }
 
     pub(crate) fn validate(&self) -> Result<(), PodSpecError> {
@@ -172,7 +226,7 @@ impl Hardening {
         ] {
             if let Some(dir) = dir {
                 absolute_path(field, &dir.path)?;
-                crate::parse_quantity(field, &dir.size_limit)?;
+                crate::resources::parse_quantity(field, &dir.size_limit)?;
             }
         }
         Ok(())

@@ -14,7 +14,7 @@ use crate::env::{EnvSource, EnvVar};
 use crate::secrets::{DEFAULT_INPUTS_DIR, Exposure, SecretInputs};
 use crate::{Hardening, ImagePullPolicy, PodName, Resources, RestartPolicy, Volume, VolumeMount};
 
-/// Default name of the single container (the seeds' name, kept for familiarity).
+/// Default name of the single container.
 pub const DEFAULT_CONTAINER_NAME: &str = "claude-code";
 /// Default namespace.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -90,12 +90,6 @@ impl AgentPodSpec {
     /// A spec for `image` with defaults: generated name `agentpod-…`, namespace
     /// `default`, container `claude-code`, restart `Never`, pull `IfNotPresent`,
     /// hardened preset on.
-    ///
-    /// ```
-    /// use agentpod_podspec::AgentPodSpec;
-    /// let spec = AgentPodSpec::new("img:1");
-    /// assert_eq!(spec.image(), "img:1");
-    /// ```
     pub fn new(image: impl Into<String>) -> Self {
         Self {
             image: image.into(),
@@ -133,21 +127,23 @@ impl AgentPodSpec {
     }
 
     /// The container image.
-    ///
-    /// ```
-    /// assert_eq!(agentpod_podspec::AgentPodSpec::new("a:b").image(), "a:b");
-    /// ```
     pub fn image(&self) -> &str {
         &self.image
     }
 
-    /// Pod name: a `&str`/`String` for a fixed name, or [`PodName::generated`].
+    /// Pod name: a `&str`/`String` for a fixed name, or [`PodName::generated`]
+    /// for a fresh one on every render (the default is `PodName::generated("agentpod")`).
     ///
     /// ```
     /// use agentpod_podspec::{AgentPodSpec, PodName};
-    /// let fixed = AgentPodSpec::new("img").name("job-7");
-    /// let fresh = AgentPodSpec::new("img").name(PodName::generated("review"));
-    /// # let _ = (fixed, fresh);
+    /// use std::time::UNIX_EPOCH;
+    ///
+    /// let template = AgentPodSpec::new("img:1").name(PodName::generated("review"));
+    /// let first = template.render(UNIX_EPOCH)?;
+    /// let second = template.render(UNIX_EPOCH)?;
+    /// assert!(first.name().starts_with("review-"));
+    /// assert_ne!(first.name(), second.name());
+    /// # Ok::<(), agentpod_podspec::PodSpecError>(())
     /// ```
     #[must_use]
     pub fn name(mut self, name: impl Into<PodName>) -> Self {
@@ -156,11 +152,6 @@ impl AgentPodSpec {
     }
 
     /// Namespace of the pod and its inputs Secret (default `default`).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").namespace("agents");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = namespace.into();
@@ -168,11 +159,6 @@ impl AgentPodSpec {
     }
 
     /// Name of the single container (default `claude-code`).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").container_name("reviewer");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn container_name(mut self, name: impl Into<String>) -> Self {
         self.container_name = name.into();
@@ -180,11 +166,6 @@ impl AgentPodSpec {
     }
 
     /// Container `command` (replaces the image entrypoint).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").command(["sh", "-c", "claude -p hi"]);
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn command<I, S>(mut self, command: I) -> Self
     where
@@ -196,11 +177,6 @@ impl AgentPodSpec {
     }
 
     /// Container `args` (passed to the command or entrypoint).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").args(["-p", "--output-format", "json"]);
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn args<I, S>(mut self, args: I) -> Self
     where
@@ -212,11 +188,6 @@ impl AgentPodSpec {
     }
 
     /// Absolute working directory of the container.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").working_dir("/work");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
         self.working_dir = Some(dir.into());
@@ -224,12 +195,6 @@ impl AgentPodSpec {
     }
 
     /// Pod restart policy (default [`RestartPolicy::Never`]).
-    ///
-    /// ```
-    /// use agentpod_podspec::{AgentPodSpec, RestartPolicy};
-    /// let spec = AgentPodSpec::new("img").restart_policy(RestartPolicy::OnFailure);
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn restart_policy(mut self, policy: RestartPolicy) -> Self {
         self.restart_policy = policy;
@@ -237,11 +202,6 @@ impl AgentPodSpec {
     }
 
     /// A provider-level default label; per-invocation [`label`](Self::label)s override it.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").provider_label("egress", "restricted");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn provider_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.provider_labels.insert(key.into(), value.into());
@@ -250,11 +210,6 @@ impl AgentPodSpec {
 
     /// A per-invocation label; overrides provider defaults, never the fixed
     /// `app.kubernetes.io/managed-by` / `component` labels.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").label("run", "nightly-7");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.insert(key.into(), value.into());
@@ -262,25 +217,14 @@ impl AgentPodSpec {
     }
 
     /// An annotation (keys under `agentpod.dev/` are reserved).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").annotation("example.com/ticket", "OPS-1");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.annotations.insert(key.into(), value.into());
         self
     }
 
-    /// Writes [`EXPIRES_AT_ANNOTATION`](crate::EXPIRES_AT_ANNOTATION) = render time + `ttl`
+    /// Writes [`EXPIRES_AT_ANNOTATION`](crate::labels::EXPIRES_AT_ANNOTATION) = render time + `ttl`
     /// on the pod and its Secret, so a reaper can delete them if the caller vanishes.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").expires_after(Duration::from_secs(900));
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn expires_after(mut self, ttl: Duration) -> Self {
         self.expires_after = Some(ttl);
@@ -288,13 +232,6 @@ impl AgentPodSpec {
     }
 
     /// Requests and limits of the container.
-    ///
-    /// ```
-    /// use agentpod_podspec::{AgentPodSpec, ResourceKind, Resources};
-    /// let spec = AgentPodSpec::new("img")
-    ///     .resources(Resources::default().limit(ResourceKind::Cpu, "2"));
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn resources(mut self, resources: Resources) -> Self {
         self.resources = resources;
@@ -302,11 +239,6 @@ impl AgentPodSpec {
     }
 
     /// Service account the pod runs as.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").service_account("agent-runner");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn service_account(mut self, name: impl Into<String>) -> Self {
         self.service_account = Some(name.into());
@@ -314,13 +246,6 @@ impl AgentPodSpec {
     }
 
     /// Adds an image pull secret (an existing Secret); call once per secret.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img")
-    ///     .image_pull_secret("registry-a")
-    ///     .image_pull_secret("registry-b");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn image_pull_secret(mut self, name: impl Into<String>) -> Self {
         self.image_pull_secrets.push(name.into());
@@ -328,12 +253,6 @@ impl AgentPodSpec {
     }
 
     /// Image pull policy (default [`ImagePullPolicy::IfNotPresent`]).
-    ///
-    /// ```
-    /// use agentpod_podspec::{AgentPodSpec, ImagePullPolicy};
-    /// let spec = AgentPodSpec::new("img").image_pull_policy(ImagePullPolicy::Never);
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn image_pull_policy(mut self, policy: ImagePullPolicy) -> Self {
         self.image_pull_policy = policy;
@@ -342,11 +261,6 @@ impl AgentPodSpec {
 
     /// A literal environment variable (visible in the pod spec: not for credentials,
     /// use [`secret_env`](Self::secret_env) for those).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").env("ANTHROPIC_BASE_URL", "http://127.0.0.1:8080");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.env
@@ -355,13 +269,6 @@ impl AgentPodSpec {
     }
 
     /// Adds a prepared [`EnvVar`] (handy when a provider builds its list generically).
-    ///
-    /// ```
-    /// use agentpod_podspec::{AgentPodSpec, EnvSource, EnvVar};
-    /// let var = EnvVar::new("NO_COLOR", EnvSource::Literal("1".into()));
-    /// let spec = AgentPodSpec::new("img").env_var(var);
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn env_var(mut self, var: EnvVar) -> Self {
         self.env.push(var);
@@ -369,12 +276,6 @@ impl AgentPodSpec {
     }
 
     /// A variable read from key `key` of the existing Secret `secret`.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img")
-    ///     .env_from_secret("ANTHROPIC_API_KEY", "anthropic", "api-key");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn env_from_secret(
         mut self,
@@ -391,12 +292,6 @@ impl AgentPodSpec {
     }
 
     /// A variable read from key `key` of the existing ConfigMap `config_map`.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img")
-    ///     .env_from_config_map("CLAUDE_MODEL", "agent-settings", "model");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn env_from_config_map(
         mut self,
@@ -412,14 +307,26 @@ impl AgentPodSpec {
         self
     }
 
-    /// Variables to set to the empty string (e.g. the orchestrator's `CLAUDE*`
-    /// names). Pass the names explicitly; nothing is read from the process
-    /// environment. An explicit [`env`](Self::env) of the same name wins.
+    /// Variables to set to the empty string, so that values the image or an
+    /// orchestrator would otherwise pass on are cleared. Pass the names
+    /// explicitly (the caller decides which, e.g. the list claude-args computes);
+    /// nothing is read from the process environment. An explicit
+    /// [`env`](Self::env) of the same name wins.
     ///
     /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img")
-    ///     .blank_env(["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]);
-    /// # let _ = spec;
+    /// use agentpod_podspec::{AgentPodSpec, Hardening};
+    /// use std::time::UNIX_EPOCH;
+    ///
+    /// let rendered = AgentPodSpec::new("img:1")
+    ///     .name("p")
+    ///     .hardening(Hardening::none())
+    ///     .blank_env(["PARENT_SESSION", "HTTP_PROXY"])
+    ///     .env("HTTP_PROXY", "http://proxy:3128")
+    ///     .render(UNIX_EPOCH)?;
+    /// let env = rendered.pod.spec.unwrap().containers[0].env.clone().unwrap();
+    /// let pairs: Vec<_> = env.iter().map(|e| (e.name.as_str(), e.value.as_deref().unwrap())).collect();
+    /// assert_eq!(pairs, [("PARENT_SESSION", ""), ("HTTP_PROXY", "http://proxy:3128")]);
+    /// # Ok::<(), agentpod_podspec::PodSpecError>(())
     /// ```
     #[must_use]
     pub fn blank_env<I, S>(mut self, names: I) -> Self
@@ -437,14 +344,6 @@ impl AgentPodSpec {
     }
 
     /// Adds a pod volume; mount it with [`mount`](Self::mount).
-    ///
-    /// ```
-    /// use agentpod_podspec::{AgentPodSpec, Volume, VolumeMount};
-    /// let spec = AgentPodSpec::new("img")
-    ///     .volume(Volume::host_path("repo", "/srv/repo"))
-    ///     .mount(VolumeMount::new("repo", "/work").read_only());
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn volume(mut self, volume: Volume) -> Self {
         self.volumes.push(volume);
@@ -455,13 +354,26 @@ impl AgentPodSpec {
     /// `agentpod-tmp` and the `agentpod-inputs` Secret volume).
     ///
     /// ```
+    /// use agentpod_podspec::consts::INPUTS_VOLUME;
     /// use agentpod_podspec::{AgentPodSpec, Volume, VolumeMount};
-    /// let spec = AgentPodSpec::new("img")
-    ///     .volume(Volume::config_map("settings", "claude-settings"))
-    ///     .mount(VolumeMount::new("settings", "/etc/claude-code/managed-settings.json")
-    ///         .sub_path("managed-settings.json")
-    ///         .read_only());
-    /// # let _ = spec;
+    /// use std::time::UNIX_EPOCH;
+    ///
+    /// let rendered = AgentPodSpec::new("img:1")
+    ///     .name("p")
+    ///     .volume(Volume::host_path("repo", "/srv/repo"))
+    ///     .mount(VolumeMount::new("repo", "/work").read_only())
+    ///     // One file of the inputs Secret, at the exact path a program reads it from:
+    ///     .secret_file("credentials.json", "{}")
+    ///     .mount(VolumeMount::new(INPUTS_VOLUME, "/home/agent/.claude/.credentials.json")
+    ///         .sub_path("credentials.json")
+    ///         .read_only())
+    ///     .render(UNIX_EPOCH)?;
+    /// let mounts = rendered.pod.spec.unwrap().containers[0].volume_mounts.clone().unwrap();
+    /// let paths: Vec<_> = mounts.iter().map(|m| m.mount_path.as_str()).collect();
+    /// // The preset's home, tmp and inputs directory come first, then yours in order.
+    /// assert_eq!(paths, ["/home/agent", "/tmp", "/var/run/agentpod/inputs", "/work",
+    ///     "/home/agent/.claude/.credentials.json"]);
+    /// # Ok::<(), agentpod_podspec::PodSpecError>(())
     /// ```
     #[must_use]
     pub fn mount(mut self, mount: VolumeMount) -> Self {
@@ -470,12 +382,6 @@ impl AgentPodSpec {
     }
 
     /// Security settings (default: the hardened preset, see [`Hardening`]).
-    ///
-    /// ```
-    /// use agentpod_podspec::{AgentPodSpec, Hardening};
-    /// let spec = AgentPodSpec::new("img").hardening(Hardening::none());
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn hardening(mut self, hardening: Hardening) -> Self {
         self.hardening = hardening;
@@ -484,11 +390,6 @@ impl AgentPodSpec {
 
     /// Carries `value` in the inputs Secret and exposes it as variable `name`
     /// through `secretKeyRef` (the value never appears in the pod spec).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").secret_env("ANTHROPIC_API_KEY", "sk-…");
-    /// # let _ = spec;
-    /// ```
     #[must_use]
     pub fn secret_env(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         self.secret_inputs
@@ -501,9 +402,16 @@ impl AgentPodSpec {
     /// Use it for prompts, OAuth credentials JSON and other large or secret inputs.
     ///
     /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img")
-    ///     .secret_file("prompt.txt", "Review the diff in /work.");
-    /// assert_eq!(spec.inputs_file_path("prompt.txt"), "/var/run/agentpod/inputs/prompt.txt");
+    /// use agentpod_podspec::AgentPodSpec;
+    /// use std::time::UNIX_EPOCH;
+    ///
+    /// let spec = AgentPodSpec::new("img:1").name("review").secret_file("prompt.txt", "Review the diff.");
+    /// // The command reads the prompt from the file, so it never shows in the pod spec.
+    /// let read_prompt = format!("claude -p \"$(cat {})\"", spec.inputs_file_path("prompt.txt"));
+    /// assert_eq!(read_prompt, r#"claude -p "$(cat /var/run/agentpod/inputs/prompt.txt)""#);
+    /// let rendered = spec.command(["sh", "-c", &read_prompt]).render(UNIX_EPOCH)?;
+    /// assert!(!serde_json::to_string(&rendered.pod).unwrap().contains("Review the diff"));
+    /// # Ok::<(), agentpod_podspec::PodSpecError>(())
     /// ```
     #[must_use]
     pub fn secret_file(mut self, key: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
@@ -514,23 +422,14 @@ impl AgentPodSpec {
 
     /// Directory where [`secret_file`](Self::secret_file) inputs appear
     /// (default `/var/run/agentpod/inputs`).
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img").inputs_dir("/inputs");
-    /// assert_eq!(spec.inputs_file_path("p"), "/inputs/p");
-    /// ```
     #[must_use]
     pub fn inputs_dir(mut self, dir: impl Into<String>) -> Self {
         self.inputs_dir = dir.into();
         self
     }
 
-    /// Path inside the container of the secret file input `key`.
-    ///
-    /// ```
-    /// let spec = agentpod_podspec::AgentPodSpec::new("img");
-    /// assert_eq!(spec.inputs_file_path("creds.json"), "/var/run/agentpod/inputs/creds.json");
-    /// ```
+    /// Path inside the container of the secret file input `key`
+    /// (see [`secret_file`](Self::secret_file)).
     pub fn inputs_file_path(&self, key: &str) -> String {
         format!("{}/{key}", self.inputs_dir.trim_end_matches('/'))
     }

@@ -14,12 +14,6 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use crate::PodSpecError;
 
 /// What the kubelet checks (or creates) at a hostPath before mounting it.
-///
-/// ```
-/// use agentpod_podspec::HostPathType;
-/// assert_eq!(HostPathType::default(), HostPathType::Directory);
-/// assert_eq!(HostPathType::DirectoryOrCreate.as_str(), "DirectoryOrCreate");
-/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum HostPathType {
     /// No check (Kubernetes' empty type).
@@ -43,11 +37,6 @@ pub enum HostPathType {
 
 impl HostPathType {
     /// The Kubernetes spelling (`""` for [`HostPathType::Unchecked`]).
-    ///
-    /// ```
-    /// use agentpod_podspec::HostPathType;
-    /// assert_eq!(HostPathType::Unchecked.as_str(), "");
-    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unchecked => "",
@@ -64,6 +53,7 @@ impl HostPathType {
 
 /// The kind of storage behind a [`Volume`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VolumeSource {
     /// A path on the node.
     HostPath {
@@ -102,15 +92,28 @@ pub enum VolumeSource {
     },
 }
 
-/// A named pod volume.
+/// A named pod volume: start from a constructor per kind, then adjust it with
+/// the modifiers of that kind (a modifier of another kind has no effect).
 ///
 /// ```
-/// use agentpod_podspec::{HostPathType, Volume};
+/// use agentpod_podspec::{AgentPodSpec, HostPathType, Volume, VolumeMount};
+/// use std::time::UNIX_EPOCH;
 ///
-/// let repo = Volume::host_path("repo", "/srv/repo").host_path_type(HostPathType::Directory);
-/// let scratch = Volume::empty_dir("scratch").size_limit("2Gi");
-/// assert_eq!(repo.name(), "repo");
-/// assert_ne!(repo, scratch);
+/// let rendered = AgentPodSpec::new("img:1")
+///     .name("p")
+///     .volume(Volume::host_path("sock", "/run/x.sock").host_path_type(HostPathType::Socket))
+///     .volume(Volume::empty_dir("shm").size_limit("256Mi").in_memory())
+///     .volume(Volume::persistent_volume_claim("cache", "cargo-registry").read_only_claim())
+///     .volume(Volume::secret("ca", "corporate-ca").default_mode(0o444))
+///     .volume(Volume::config_map("settings", "claude-settings"))
+///     .mount(VolumeMount::new("shm", "/dev/shm"))
+///     .render(UNIX_EPOCH)?;
+/// let volumes = rendered.pod.spec.unwrap().volumes.unwrap();
+/// let shm = volumes.iter().find(|v| v.name == "shm").unwrap();
+/// assert_eq!(shm.empty_dir.as_ref().unwrap().medium.as_deref(), Some("Memory"));
+/// let sock = volumes.iter().find(|v| v.name == "sock").unwrap();
+/// assert_eq!(sock.host_path.as_ref().unwrap().type_.as_deref(), Some("Socket"));
+/// # Ok::<(), agentpod_podspec::PodSpecError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Volume {
@@ -120,12 +123,6 @@ pub struct Volume {
 
 impl Volume {
     /// A hostPath volume of type [`HostPathType::Directory`].
-    ///
-    /// ```
-    /// use agentpod_podspec::{Volume, VolumeSource};
-    /// let v = Volume::host_path("src", "/srv/src");
-    /// assert!(matches!(v.source(), VolumeSource::HostPath { path, .. } if path == "/srv/src"));
-    /// ```
     pub fn host_path(name: impl Into<String>, path: impl Into<String>) -> Self {
         Self::new(
             name,
@@ -137,12 +134,6 @@ impl Volume {
     }
 
     /// An emptyDir volume without size limit on disk.
-    ///
-    /// ```
-    /// use agentpod_podspec::Volume;
-    /// let v = Volume::empty_dir("cache").size_limit("1Gi").in_memory();
-    /// assert_eq!(v.name(), "cache");
-    /// ```
     pub fn empty_dir(name: impl Into<String>) -> Self {
         Self::new(
             name,
@@ -154,12 +145,6 @@ impl Volume {
     }
 
     /// A volume backed by the PersistentVolumeClaim `claim`.
-    ///
-    /// ```
-    /// use agentpod_podspec::Volume;
-    /// let v = Volume::persistent_volume_claim("work", "agent-workspace").read_only_claim();
-    /// assert_eq!(v.name(), "work");
-    /// ```
     pub fn persistent_volume_claim(name: impl Into<String>, claim: impl Into<String>) -> Self {
         Self::new(
             name,
@@ -171,12 +156,6 @@ impl Volume {
     }
 
     /// A volume projecting the existing Secret `secret`.
-    ///
-    /// ```
-    /// use agentpod_podspec::Volume;
-    /// let v = Volume::secret("certs", "ca-bundle").default_mode(0o440);
-    /// assert_eq!(v.name(), "certs");
-    /// ```
     pub fn secret(name: impl Into<String>, secret: impl Into<String>) -> Self {
         Self::new(
             name,
@@ -188,12 +167,6 @@ impl Volume {
     }
 
     /// A volume projecting the existing ConfigMap `config_map`.
-    ///
-    /// ```
-    /// use agentpod_podspec::Volume;
-    /// let v = Volume::config_map("settings", "claude-settings");
-    /// assert_eq!(v.name(), "settings");
-    /// ```
     pub fn config_map(name: impl Into<String>, config_map: impl Into<String>) -> Self {
         Self::new(
             name,
@@ -205,12 +178,6 @@ impl Volume {
     }
 
     /// A volume from any [`VolumeSource`].
-    ///
-    /// ```
-    /// use agentpod_podspec::{Volume, VolumeSource};
-    /// let v = Volume::new("tmp", VolumeSource::EmptyDir { size_limit: None, in_memory: true });
-    /// assert_eq!(v.name(), "tmp");
-    /// ```
     pub fn new(name: impl Into<String>, source: VolumeSource) -> Self {
         Self {
             name: name.into(),
@@ -219,12 +186,6 @@ impl Volume {
     }
 
     /// Sets the hostPath check; no effect on other kinds.
-    ///
-    /// ```
-    /// use agentpod_podspec::{HostPathType, Volume, VolumeSource};
-    /// let v = Volume::host_path("sock", "/run/x.sock").host_path_type(HostPathType::Socket);
-    /// assert!(matches!(v.source(), VolumeSource::HostPath { kind: HostPathType::Socket, .. }));
-    /// ```
     #[must_use]
     pub fn host_path_type(mut self, new_kind: HostPathType) -> Self {
         if let VolumeSource::HostPath { kind, .. } = &mut self.source {
@@ -234,12 +195,6 @@ impl Volume {
     }
 
     /// Sets an emptyDir size limit (e.g. `"1Gi"`); no effect on other kinds.
-    ///
-    /// ```
-    /// use agentpod_podspec::{Volume, VolumeSource};
-    /// let v = Volume::empty_dir("scratch").size_limit("512Mi");
-    /// assert!(matches!(v.source(), VolumeSource::EmptyDir { size_limit: Some(s), .. } if s == "512Mi"));
-    /// ```
     #[must_use]
     pub fn size_limit(mut self, quantity: impl Into<String>) -> Self {
         if let VolumeSource::EmptyDir { size_limit, .. } = &mut self.source {
@@ -249,12 +204,6 @@ impl Volume {
     }
 
     /// Backs an emptyDir with memory (tmpfs); no effect on other kinds.
-    ///
-    /// ```
-    /// use agentpod_podspec::{Volume, VolumeSource};
-    /// let v = Volume::empty_dir("shm").in_memory();
-    /// assert!(matches!(v.source(), VolumeSource::EmptyDir { in_memory: true, .. }));
-    /// ```
     #[must_use]
     pub fn in_memory(mut self) -> Self {
         if let VolumeSource::EmptyDir { in_memory, .. } = &mut self.source {
@@ -264,12 +213,6 @@ impl Volume {
     }
 
     /// Attaches a PVC read-only; no effect on other kinds.
-    ///
-    /// ```
-    /// use agentpod_podspec::{Volume, VolumeSource};
-    /// let v = Volume::persistent_volume_claim("data", "pvc").read_only_claim();
-    /// assert!(matches!(v.source(), VolumeSource::PersistentVolumeClaim { read_only: true, .. }));
-    /// ```
     #[must_use]
     pub fn read_only_claim(mut self) -> Self {
         if let VolumeSource::PersistentVolumeClaim { read_only, .. } = &mut self.source {
@@ -279,12 +222,6 @@ impl Volume {
     }
 
     /// File mode of Secret/ConfigMap files (e.g. `0o440`); no effect on other kinds.
-    ///
-    /// ```
-    /// use agentpod_podspec::{Volume, VolumeSource};
-    /// let v = Volume::config_map("cfg", "settings").default_mode(0o444);
-    /// assert!(matches!(v.source(), VolumeSource::ConfigMap { default_mode: Some(0o444), .. }));
-    /// ```
     #[must_use]
     pub fn default_mode(mut self, mode: i32) -> Self {
         match &mut self.source {
@@ -296,33 +233,25 @@ impl Volume {
     }
 
     /// The volume name.
-    ///
-    /// ```
-    /// assert_eq!(agentpod_podspec::Volume::empty_dir("x").name(), "x");
-    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The storage behind the volume.
-    ///
-    /// ```
-    /// use agentpod_podspec::{Volume, VolumeSource};
-    /// assert!(matches!(Volume::secret("s", "creds").source(), VolumeSource::Secret { .. }));
-    /// ```
     pub fn source(&self) -> &VolumeSource {
         &self.source
     }
 
     pub(crate) fn validate(&self) -> Result<(), PodSpecError> {
-        crate::validate_dns_label("volume name", &self.name)?;
+        crate::names::validate_dns_label("volume name", &self.name)?;
         match &self.source {
             VolumeSource::HostPath { path, .. } => absolute_path("hostPath path", path),
             VolumeSource::EmptyDir { size_limit, .. } => size_limit.as_ref().map_or(Ok(()), |q| {
-                crate::parse_quantity(&format!("emptyDir `{}` size limit", self.name), q).map(drop)
+                crate::resources::parse_quantity(&format!("emptyDir `{}` size limit", self.name), q)
+                    .map(drop)
             }),
             VolumeSource::PersistentVolumeClaim { claim, .. } => {
-                crate::validate_dns_subdomain("PersistentVolumeClaim name", claim)
+                crate::names::validate_dns_subdomain("PersistentVolumeClaim name", claim)
             }
             VolumeSource::Secret {
                 secret: name,
@@ -332,7 +261,7 @@ impl Volume {
                 config_map: name,
                 default_mode,
             } => {
-                crate::validate_dns_subdomain("Secret/ConfigMap name of a volume", name)?;
+                crate::names::validate_dns_subdomain("Secret/ConfigMap name of a volume", name)?;
                 match default_mode {
                     Some(mode) if !(0..=0o777).contains(mode) => Err(PodSpecError::OutOfRange {
                         field: "volume defaultMode",
@@ -397,13 +326,8 @@ impl Volume {
     }
 }
 
-/// Where and how the agent container mounts a [`Volume`].
-///
-/// ```
-/// use agentpod_podspec::VolumeMount;
-/// let mount = VolumeMount::new("repo", "/work").read_only().sub_path("src");
-/// assert_eq!(mount.mount_path(), "/work");
-/// ```
+/// Where and how the agent container mounts a [`Volume`]
+/// (see [`AgentPodSpec::mount`](crate::AgentPodSpec::mount)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeMount {
     volume: String,
@@ -414,11 +338,6 @@ pub struct VolumeMount {
 
 impl VolumeMount {
     /// Mounts volume `volume` read-write at the absolute `mount_path`.
-    ///
-    /// ```
-    /// use agentpod_podspec::VolumeMount;
-    /// assert_eq!(VolumeMount::new("v", "/data").volume(), "v");
-    /// ```
     pub fn new(volume: impl Into<String>, mount_path: impl Into<String>) -> Self {
         Self {
             volume: volume.into(),
@@ -429,11 +348,6 @@ impl VolumeMount {
     }
 
     /// Makes the mount read-only.
-    ///
-    /// ```
-    /// use agentpod_podspec::VolumeMount;
-    /// assert!(VolumeMount::new("v", "/data").read_only().is_read_only());
-    /// ```
     #[must_use]
     pub fn read_only(mut self) -> Self {
         self.read_only = true;
@@ -441,12 +355,6 @@ impl VolumeMount {
     }
 
     /// Mounts only the relative `sub_path` inside the volume.
-    ///
-    /// ```
-    /// use agentpod_podspec::VolumeMount;
-    /// let m = VolumeMount::new("v", "/etc/app.toml").sub_path("app.toml");
-    /// assert_eq!(m.mount_path(), "/etc/app.toml");
-    /// ```
     #[must_use]
     pub fn sub_path(mut self, sub_path: impl Into<String>) -> Self {
         self.sub_path = Some(sub_path.into());
@@ -454,28 +362,16 @@ impl VolumeMount {
     }
 
     /// The mounted volume's name.
-    ///
-    /// ```
-    /// assert_eq!(agentpod_podspec::VolumeMount::new("v", "/d").volume(), "v");
-    /// ```
     pub fn volume(&self) -> &str {
         &self.volume
     }
 
     /// The path inside the container.
-    ///
-    /// ```
-    /// assert_eq!(agentpod_podspec::VolumeMount::new("v", "/d").mount_path(), "/d");
-    /// ```
     pub fn mount_path(&self) -> &str {
         &self.mount_path
     }
 
     /// Whether the mount is read-only.
-    ///
-    /// ```
-    /// assert!(!agentpod_podspec::VolumeMount::new("v", "/d").is_read_only());
-    /// ```
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }

@@ -1,13 +1,26 @@
 //! Property tests: label precedence and generated-name uniqueness/validity.
 
+// Helpers outside `#[test]` functions unwrap too: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
-use agentpod_podspec::{
-    AgentPodSpec, COMPONENT_LABEL, COMPONENT_VALUE, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    MAX_GENERATED_PREFIX_LEN, PodName, generate_name, merge_labels, validate_dns_label,
+use agentpod_podspec::consts::MAX_GENERATED_PREFIX_LEN;
+use agentpod_podspec::labels::{
+    COMPONENT_LABEL, COMPONENT_VALUE, MANAGED_BY_LABEL, MANAGED_BY_VALUE, merge_labels,
 };
+use agentpod_podspec::{AgentPodSpec, PodName};
 use proptest::prelude::*;
+
+fn generate_name(prefix: &str, now: std::time::SystemTime) -> String {
+    PodName::generated(prefix).resolve(now).unwrap()
+}
+
+/// Whether `name` is accepted as an explicit pod name (a DNS-1123 label).
+fn is_valid_pod_name(name: &str) -> bool {
+    PodName::explicit(name).resolve(UNIX_EPOCH).is_ok()
+}
 
 /// Label keys, drawn so that provider and invocation maps often overlap and
 /// sometimes collide with the fixed keys.
@@ -80,8 +93,8 @@ proptest! {
         millis in 0u64..=253_402_300_799_999, // up to 9999-12-31
     ) {
         let now = UNIX_EPOCH + Duration::from_millis(millis);
-        let name = generate_name(&prefix, now).unwrap();
-        prop_assert!(validate_dns_label("pod name", &name).is_ok(), "{}", name);
+        let name = generate_name(&prefix, now);
+        prop_assert!(is_valid_pod_name(&name), "{}", name);
         prop_assert!(name.len() <= 63);
         let expected_start = format!("{prefix}-");
         prop_assert!(name.starts_with(&expected_start));
@@ -91,7 +104,7 @@ proptest! {
     fn generated_names_are_unique_within_one_millisecond(prefix in prefix()) {
         let now = UNIX_EPOCH + Duration::from_millis(1_767_225_600_000);
         let names: BTreeSet<String> =
-            (0..200).map(|_| generate_name(&prefix, now).unwrap()).collect();
+            (0..200).map(|_| generate_name(&prefix, now)).collect();
         prop_assert_eq!(names.len(), 200);
     }
 }
@@ -118,9 +131,5 @@ fn generated_names_are_unique_across_threads_at_the_same_instant() {
     });
     let unique: BTreeSet<&String> = names.iter().collect();
     assert_eq!(unique.len(), names.len());
-    assert!(
-        names
-            .iter()
-            .all(|n| validate_dns_label("pod name", n).is_ok())
-    );
+    assert!(names.iter().all(|n| is_valid_pod_name(n)));
 }

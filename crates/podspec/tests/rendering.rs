@@ -2,10 +2,11 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use agentpod_podspec::{
-    AgentPodSpec, COMPONENT_LABEL, EXPIRES_AT_ANNOTATION, Hardening, MANAGED_BY_LABEL,
-    POD_NAME_LABEL, PodName, parse_expires_at,
+use agentpod_podspec::expiry::parse_expires_at;
+use agentpod_podspec::labels::{
+    COMPONENT_LABEL, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, POD_NAME_LABEL,
 };
+use agentpod_podspec::{AgentPodSpec, Hardening, PodName};
 
 #[test]
 fn expiry_annotation_round_trips_and_is_on_both_objects() {
@@ -162,4 +163,68 @@ fn inputs_volume_projects_only_file_inputs() {
         data.keys().collect::<Vec<_>>(),
         ["API_KEY", "prompt", "z.json"]
     );
+}
+
+#[test]
+fn rendered_pod_getters_read_back_what_the_setters_chose() {
+    let rendered = AgentPodSpec::new("registry.example/claude:2.1")
+        .name("getters")
+        .namespace("agents")
+        .container_name("reviewer")
+        .render(UNIX_EPOCH)
+        .unwrap();
+    assert_eq!(rendered.name(), "getters");
+    assert_eq!(rendered.namespace(), "agents");
+    assert_eq!(rendered.container_name(), "reviewer");
+    assert_eq!(rendered.image(), "registry.example/claude:2.1");
+    let defaults = AgentPodSpec::new("img").render(UNIX_EPOCH).unwrap();
+    assert_eq!(defaults.container_name(), "claude-code");
+    assert_eq!(defaults.namespace(), "default");
+}
+
+#[test]
+fn hardening_setters_set_the_field_of_the_same_name() {
+    use agentpod_podspec::WritableDir;
+    let none = Hardening::none();
+    let home = WritableDir::new("/home/x", "1Mi")
+        .size_limit("2Mi")
+        .path("/home/y");
+    assert_eq!(home, WritableDir::new("/home/y", "2Mi"));
+    let all_on = Hardening::none()
+        .run_as_non_root(true)
+        .run_as_user(1)
+        .run_as_group(2)
+        .fs_group(3)
+        .deny_privilege_escalation(true)
+        .drop_all_capabilities(true)
+        .seccomp_runtime_default(true)
+        .disable_service_account_token(true)
+        .disable_service_links(true)
+        .read_only_root_filesystem(true)
+        .writable_home(home.clone())
+        .writable_tmp(WritableDir::new("/tmp", "1Mi"));
+    assert!(all_on.run_as_non_root && all_on.deny_privilege_escalation);
+    assert_eq!(
+        (all_on.run_as_user, all_on.run_as_group, all_on.fs_group),
+        (Some(1), Some(2), Some(3))
+    );
+    assert!(all_on.drop_all_capabilities && all_on.seccomp_runtime_default);
+    assert!(all_on.disable_service_account_token && all_on.disable_service_links);
+    assert!(all_on.read_only_root_filesystem);
+    assert_eq!(all_on.writable_home, Some(home));
+    assert_eq!(all_on.writable_tmp, Some(WritableDir::new("/tmp", "1Mi")));
+    let back_off = all_on
+        .run_as_non_root(false)
+        .run_as_user(None)
+        .run_as_group(None)
+        .fs_group(None)
+        .deny_privilege_escalation(false)
+        .drop_all_capabilities(false)
+        .seccomp_runtime_default(false)
+        .disable_service_account_token(false)
+        .disable_service_links(false)
+        .read_only_root_filesystem(false)
+        .writable_home(None)
+        .writable_tmp(None);
+    assert_eq!(back_off, none);
 }

@@ -22,10 +22,10 @@ fn error_of(spec: AgentPodSpec) -> PodSpecError {
 
 #[test]
 fn empty_image() {
-    assert_eq!(
+    assert!(matches!(
         error_of(AgentPodSpec::new("  ").name("p")),
         PodSpecError::EmptyImage
-    );
+    ));
 }
 
 #[test]
@@ -184,12 +184,7 @@ fn volumes_and_mounts() {
             .volume(Volume::empty_dir("data"))
             .volume(Volume::host_path("data", "/srv")),
     );
-    assert_eq!(
-        err,
-        PodSpecError::DuplicateVolume {
-            name: "data".into()
-        }
-    );
+    assert!(matches!(&err, PodSpecError::DuplicateVolume { name } if name == "data"));
     assert!(matches!(
         error_of(base().volume(Volume::empty_dir("agentpod-home"))),
         PodSpecError::ReservedVolumeName { .. }
@@ -282,21 +277,18 @@ fn bounds_and_owners() {
         name: "owner".into(),
         ..OwnerReference::default()
     }));
-    assert_eq!(
+    assert!(matches!(
         err,
         PodSpecError::InvalidOwnerReference {
             index: 0,
             field: "uid"
         }
-    );
+    ));
 }
 
 #[test]
 fn hardening_values() {
-    let hardening = Hardening {
-        writable_home: Some(WritableDir::new("/home/agent", "big")),
-        ..Hardening::default()
-    };
+    let hardening = Hardening::default().writable_home(WritableDir::new("/home/agent", "big"));
     assert!(matches!(
         error_of(base().hardening(hardening)),
         PodSpecError::InvalidQuantity { .. }
@@ -343,4 +335,29 @@ fn time_out_of_range() {
             .render(UNIX_EPOCH + Duration::from_secs(1)),
         Err(PodSpecError::TimeOutOfRange { .. })
     ));
+}
+
+#[test]
+fn causes_are_kept_as_sources() {
+    use std::error::Error as _;
+    let err = agentpod_podspec::expiry::parse_expires_at("tomorrow").unwrap_err();
+    assert!(matches!(err, PodSpecError::InvalidExpiry { .. }), "{err:?}");
+    let source = err.source().expect("the parse error is kept");
+    assert!(source.source().is_some(), "jiff's error is kept under ours");
+    let err = agentpod_podspec::expiry::parse_expires_at("1969-12-31T23:59:59Z").unwrap_err();
+    assert!(err.source().is_some(), "{err}");
+    let err = error_of(
+        AgentPodSpec::new("img")
+            .name("p")
+            .expires_after(Duration::MAX),
+    );
+    assert!(err.to_string().contains("beyond year 9999"), "{err}");
+}
+
+#[test]
+fn results_use_the_crate_alias() {
+    fn render(spec: &AgentPodSpec) -> agentpod_podspec::Result<String> {
+        Ok(spec.render(UNIX_EPOCH)?.name().to_owned())
+    }
+    assert_eq!(render(&base()).unwrap(), "pod");
 }

@@ -1,8 +1,10 @@
-//! Every pod and Secret of the podspec snapshot matrix is accepted by the real
+//! Every pod and Secret of the podspec snapshot cases is accepted by the real
 //! API server (server-side dry run, so admission and validation run but
 //! nothing is stored or scheduled).
 //!
-//! The matrix's fixed namespaces are mapped onto the test's own namespace;
+//! The cases are podspec's own test fixtures (`crates/podspec/tests/cases`),
+//! included here by path so both tests render the very same objects. The
+//! cases' fixed namespaces are mapped onto the test's own namespace;
 //! the objects a case requires (service accounts, a PriorityClass, a
 //! RuntimeClass) are created for real first.
 //!
@@ -15,8 +17,11 @@
 
 use std::time::Duration;
 
-use agentpod_podspec::matrix::{Requirement, cases, matrix_now};
+#[path = "../../podspec/tests/cases/mod.rs"]
+mod cases;
+
 use agentpod_testkit::cluster::{Cluster, TestNamespace};
+use cases::{Requirement, render_time};
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
@@ -62,7 +67,7 @@ async fn create_service_account(ns: &TestNamespace, name: &str) {
 }
 
 #[tokio::test]
-async fn cluster_podspec_matrix_passes_server_side_dry_run() {
+async fn cluster_podspec_cases_pass_server_side_dry_run() {
     let Some(cluster) = Cluster::for_test().await else {
         return;
     };
@@ -78,8 +83,8 @@ async fn cluster_podspec_matrix_passes_server_side_dry_run() {
         ..PostParams::default()
     };
     let mut rejected = Vec::new();
-    let all = cases();
-    assert!(!all.is_empty(), "the matrix has cases");
+    let all = cases::all();
+    assert!(!all.is_empty(), "there are cases");
     for case in &all {
         for requirement in &case.requires {
             match requirement {
@@ -102,11 +107,10 @@ async fn cluster_podspec_matrix_passes_server_side_dry_run() {
                         created_runtime.push(name.to_string());
                     }
                 }
-                other => panic!("unknown requirement {other:?}: teach this test to create it"),
             }
         }
 
-        let mut rendered = case.spec.render(matrix_now()).expect("matrix case renders");
+        let mut rendered = case.spec.render(render_time()).expect("case renders");
         rendered.pod.metadata.namespace = Some(ns.name().to_string());
         let secrets: Api<Secret> = ns.api();
         for secret in &mut rendered.secrets {

@@ -14,7 +14,9 @@
 
 use std::time::SystemTime;
 
-use agentpod_podspec::{EXPIRES_AT_ANNOTATION, RenderedPod, format_expires_at};
+use agentpod_podspec::RenderedPod;
+use agentpod_podspec::expiry::format_expires_at;
+use agentpod_podspec::labels::EXPIRES_AT_ANNOTATION;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource};
@@ -184,7 +186,8 @@ fn carries_token<K: Resource>(object: &K, token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentpod_podspec::{AgentPodSpec, parse_expires_at};
+    use agentpod_podspec::AgentPodSpec;
+    use agentpod_podspec::expiry::parse_expires_at;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn rendered(deadline: Option<i64>) -> RenderedPod {

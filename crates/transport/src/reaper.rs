@@ -17,7 +17,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use agentpod_podspec::{EXPIRES_AT_ANNOTATION, MANAGED_SELECTOR, parse_expires_at};
+use agentpod_podspec::expiry::parse_expires_at;
+use agentpod_podspec::labels::{EXPIRES_AT_ANNOTATION, MANAGED_SELECTOR};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, Preconditions};

@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agentpod_podspec::{EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL};
+use agentpod_podspec::labels::{EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL};
 use agentpod_testkit::cluster::BUSYBOX_IMAGE;
 use agentpod_transport::Reaper;
 use k8s_openapi::api::core::v1::{Pod, Secret};

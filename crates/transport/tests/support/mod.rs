@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use agentpod_podspec::{AgentPodSpec, MANAGED_SELECTOR, PodName};
+use agentpod_podspec::labels::MANAGED_SELECTOR;
+use agentpod_podspec::{AgentPodSpec, PodName};
 use agentpod_testkit::cluster::{BUSYBOX_IMAGE, Cluster, TestNamespace};
 use agentpod_transport::{ClusterConnection, RunOptions, RunOutcome, Transport, TransportError};
 use k8s_openapi::api::core::v1::{Pod, Secret};

@@ -1,21 +1,17 @@
-//! A matrix of realistic agent pod configurations (feature `test-matrix`).
+//! Realistic agent pod configurations, shared by the tests that render them.
 //!
-//! Our snapshot tests render these cases, and cluster tests in other crates
-//! render the very same cases and send each object to a real API server
-//! (`kubectl create --dry-run=server`), so every snapshot is also proven
-//! acceptable to Kubernetes. Some cases refer to cluster objects that admission
-//! checks on create; [`MatrixCase::requires`] lists them so a test can create
-//! them first.
-//!
-//! ```
-//! use agentpod_podspec::matrix::{cases, matrix_now};
-//!
-//! for case in cases() {
-//!     let rendered = case.spec.render(matrix_now())?;
-//!     assert_eq!(rendered.name(), case.name.replace('_', "-"));
-//! }
-//! # Ok::<(), agentpod_podspec::PodSpecError>(())
-//! ```
+//! `tests/snapshots.rs` renders every case and compares it with the committed
+//! YAML; `tests/pod_security.rs` checks the cases against the "restricted" Pod
+//! Security Standard; the cluster test `crates/testkit/tests/cluster_podspec.rs`
+//! includes this file (`#[path]`) and sends every object to a real API server
+//! (server-side dry run), so each snapshot is also proven acceptable to
+//! Kubernetes. Some cases refer to cluster objects that admission checks on
+//! create; [`Case::requires`] lists them so a test can create them first.
+
+#![allow(
+    dead_code,
+    reason = "each including test crate uses a different part of the fixtures"
+)]
 
 use std::time::{Duration, SystemTime};
 
@@ -24,30 +20,22 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-use crate::{
-    AgentPodSpec, DEFAULT_HOME, Hardening, HostPathType, INPUTS_VOLUME, ImagePullPolicy,
-    ResourceKind, Resources, RestartPolicy, Volume, VolumeMount, WritableDir,
+use agentpod_podspec::consts::{DEFAULT_HOME, INPUTS_VOLUME};
+use agentpod_podspec::{
+    AgentPodSpec, Hardening, HostPathType, ImagePullPolicy, ResourceKind, Resources, RestartPolicy,
+    Volume, VolumeMount, WritableDir,
 };
 
-/// Seconds since the epoch of the fixed render time: 2026-01-01T00:00:00Z.
-pub const MATRIX_NOW_SECS: u64 = 1_767_225_600;
-
-/// The fixed render time of every case ([`MATRIX_NOW_SECS`]).
-///
-/// ```
-/// let now = agentpod_podspec::matrix::matrix_now();
-/// assert_eq!(agentpod_podspec::format_expires_at(now).unwrap(), "2026-01-01T00:00:00Z");
-/// ```
-pub fn matrix_now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(MATRIX_NOW_SECS)
+/// The fixed render time of every case: 2026-01-01T00:00:00Z.
+pub fn render_time() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
 }
 
 /// The image every case uses (the node need not have it: dry runs never pull).
-pub const MATRIX_IMAGE: &str = "agentpod.local/claude-runner:2.1.328";
+pub const IMAGE: &str = "agentpod.local/claude-runner:2.1.328";
 
 /// A cluster object that must exist before a case's pod passes admission.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Requirement {
     /// A namespace.
     Namespace(&'static str),
@@ -69,27 +57,22 @@ pub enum Requirement {
     },
 }
 
-/// One configuration of the matrix.
+/// One configuration.
 #[derive(Debug, Clone)]
-pub struct MatrixCase {
+pub struct Case {
     /// Snapshot name; the pod is named the same with `-` for `_`.
     pub name: &'static str,
-    /// The spec; render it with [`matrix_now`].
+    /// The spec; render it with [`render_time`].
     pub spec: AgentPodSpec,
     /// Objects to create before the pod (server-side dry run included).
     pub requires: Vec<Requirement>,
 }
 
 /// All cases, in a stable order.
-///
-/// ```
-/// let names: Vec<_> = agentpod_podspec::matrix::cases().iter().map(|c| c.name).collect();
-/// assert!(names.contains(&"seeds_equivalent"));
-/// ```
-pub fn cases() -> Vec<MatrixCase> {
+pub fn all() -> Vec<Case> {
     vec![
         minimal(),
-        seeds_equivalent(),
+        unhardened_with_host_paths(),
         hardened(),
         hardened_partly_off(),
         every_volume_kind(),
@@ -98,9 +81,9 @@ pub fn cases() -> Vec<MatrixCase> {
     ]
 }
 
-fn case(name: &'static str, spec: AgentPodSpec, requires: Vec<Requirement>) -> MatrixCase {
+fn case(name: &'static str, spec: AgentPodSpec, requires: Vec<Requirement>) -> Case {
     let spec = spec.name(name.replace('_', "-"));
-    MatrixCase {
+    Case {
         name,
         spec,
         requires,
@@ -108,15 +91,16 @@ fn case(name: &'static str, spec: AgentPodSpec, requires: Vec<Requirement>) -> M
 }
 
 /// Only an image: defaults plus the hardened preset.
-pub fn minimal() -> MatrixCase {
-    case("minimal", AgentPodSpec::new(MATRIX_IMAGE), Vec::new())
+pub fn minimal() -> Case {
+    case("minimal", AgentPodSpec::new(IMAGE), Vec::new())
 }
 
-/// What the seeds' pod looked like: no hardening, `claude-code` container,
-/// blanked `CLAUDE*` variables, hostPath volumes `vol-N` of type Directory,
-/// limits only, service account and two pull secrets.
-pub fn seeds_equivalent() -> MatrixCase {
-    let spec = AgentPodSpec::new(MATRIX_IMAGE)
+/// No hardening at all (`Hardening::none()`), a node checkout and cache as
+/// hostPath volumes `vol-N` of type Directory, a few inherited variables
+/// blanked (the names a caller such as claude-args passes in), limits only, a
+/// service account and two pull secrets: an image that must run as root.
+pub fn unhardened_with_host_paths() -> Case {
+    let spec = AgentPodSpec::new(IMAGE)
         .namespace("ci")
         .hardening(Hardening::none())
         .command([
@@ -145,7 +129,7 @@ pub fn seeds_equivalent() -> MatrixCase {
         .volume(Volume::host_path("vol-1", "/srv/cache"))
         .mount(VolumeMount::new("vol-1", "/cache"));
     case(
-        "seeds_equivalent",
+        "unhardened_with_host_paths",
         spec,
         vec![
             Requirement::Namespace("ci"),
@@ -159,8 +143,8 @@ pub fn seeds_equivalent() -> MatrixCase {
 
 /// The preset with everything a production run sets: requests and limits,
 /// bounds, expiry, working dir, labels and annotations.
-pub fn hardened() -> MatrixCase {
-    let spec = AgentPodSpec::new(MATRIX_IMAGE)
+pub fn hardened() -> Case {
+    let spec = AgentPodSpec::new(IMAGE)
         .namespace("agents")
         .command(["claude"])
         .args([
@@ -194,17 +178,15 @@ pub fn hardened() -> MatrixCase {
 
 /// The preset with single pieces switched off or changed, for images that
 /// need a writable root or another uid.
-pub fn hardened_partly_off() -> MatrixCase {
-    let hardening = Hardening {
-        read_only_root_filesystem: false,
-        writable_tmp: None,
-        run_as_user: Some(10_001),
-        run_as_group: Some(10_001),
-        fs_group: Some(10_001),
-        writable_home: Some(WritableDir::new("/home/runner", "256Mi")),
-        ..Hardening::default()
-    };
-    let spec = AgentPodSpec::new(MATRIX_IMAGE)
+pub fn hardened_partly_off() -> Case {
+    let hardening = Hardening::default()
+        .read_only_root_filesystem(false)
+        .writable_tmp(None)
+        .run_as_user(10_001)
+        .run_as_group(10_001)
+        .fs_group(10_001)
+        .writable_home(WritableDir::new("/home/runner", "256Mi"));
+    let spec = AgentPodSpec::new(IMAGE)
         .namespace("agents")
         .hardening(hardening)
         .restart_policy(RestartPolicy::OnFailure);
@@ -217,8 +199,8 @@ pub fn hardened_partly_off() -> MatrixCase {
 
 /// hostPath, emptyDir (disk and memory), PVC, Secret and ConfigMap volumes,
 /// mounted read-only, read-write and by subPath.
-pub fn every_volume_kind() -> MatrixCase {
-    let spec = AgentPodSpec::new(MATRIX_IMAGE)
+pub fn every_volume_kind() -> Case {
+    let spec = AgentPodSpec::new(IMAGE)
         .namespace("agents")
         .volume(Volume::host_path("checkout", "/srv/checkout"))
         .mount(VolumeMount::new("checkout", "/workspace"))
@@ -259,7 +241,7 @@ pub fn every_volume_kind() -> MatrixCase {
 
 /// nodeSelector, tolerations, affinity, sandbox runtime class, priority class,
 /// bounds and an owner reference to the orchestrating pod.
-pub fn scheduling() -> MatrixCase {
+pub fn scheduling() -> Case {
     let affinity = Affinity {
         node_affinity: Some(NodeAffinity {
             required_during_scheduling_ignored_during_execution: Some(NodeSelector {
@@ -276,7 +258,7 @@ pub fn scheduling() -> MatrixCase {
         }),
         ..Affinity::default()
     };
-    let spec = AgentPodSpec::new(MATRIX_IMAGE)
+    let spec = AgentPodSpec::new(IMAGE)
         .namespace("agents")
         .node_selector("kubernetes.io/os", "linux")
         .node_selector("agentpod.dev/pool", "agents")
@@ -324,8 +306,8 @@ pub fn scheduling() -> MatrixCase {
 /// Credentials and a large prompt carried in the inputs Secret: an API key by
 /// `secretKeyRef`, prompt and OAuth JSON as files, the OAuth file also mounted
 /// where the CLI looks for it; plus references to existing Secret/ConfigMap keys.
-pub fn secret_inputs() -> MatrixCase {
-    let spec = AgentPodSpec::new(MATRIX_IMAGE)
+pub fn secret_inputs() -> Case {
+    let spec = AgentPodSpec::new(IMAGE)
         .namespace("agents")
         .command([
             "sh",
