@@ -56,8 +56,8 @@ pub use agentpod_transport as transport;
 pub mod prelude {
     #[cfg(feature = "podspec")]
     pub use agentpod_podspec::{
-        AgentPodSpec, EnvVar as PodEnvVar, Hardening, ImagePullPolicy, PodSpecError, RenderedPod,
-        Resources, Volume, VolumeMount,
+        AgentPodSpec, Hardening, ImagePullPolicy, PodSpecError, RenderedPod, Resources, Volume,
+        VolumeMount,
     };
 
     #[cfg(feature = "claude-args")]
