@@ -473,7 +473,7 @@ async fn infinite_timeouts_are_accepted_and_never_overflow() {
         .unwrap();
     assert_eq!(
         posted["spec"]["activeDeadlineSeconds"],
-        json!(u32::MAX),
+        json!(i32::MAX),
         "capped at the API's limit"
     );
 }
