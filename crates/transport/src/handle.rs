@@ -167,8 +167,35 @@ impl RunHandle {
         &self.namespace
     }
 
-    /// The log stream (once). Consume it concurrently with [`wait`](Self::wait):
-    /// the run finishes only after the log was delivered or the stream dropped.
+    /// The log stream (once).
+    ///
+    /// **Consume it concurrently with [`wait`](Self::wait)** (join, select or
+    /// a spawned task): the channel holds only
+    /// [`log_buffer_chunks`](crate::RunOptions::log_buffer_chunks) chunks, and
+    /// the pod is deleted only after its log was read. If you read it only
+    /// after `wait()` returned, `wait()` waits at most the run's
+    /// [`log_drain_timeout`](crate::RunOptions::log_drain_timeout), then
+    /// deletes the pod; the stream then yields what was buffered and ends with
+    /// [`TransportError::LogDrainTimeout`], and the summary says incomplete.
+    /// Dropping the stream is fine: the run stops reading the log.
+    ///
+    /// ```no_run
+    /// # async fn f(transport: agentpod_transport::Transport, spec: agentpod_podspec::AgentPodSpec) -> agentpod_transport::Result<()> {
+    /// use agentpod_transport::RunOptions;
+    /// use futures::StreamExt;
+    /// let mut run = transport.start(spec, RunOptions::default()).await?;
+    /// let mut logs = run.take_logs().expect("taken once");
+    /// let print = async {
+    ///     while let Some(chunk) = logs.next().await {
+    ///         print!("{}", String::from_utf8_lossy(&chunk?));
+    ///     }
+    ///     Ok::<_, agentpod_transport::TransportError>(())
+    /// };
+    /// let (outcome, printed) = tokio::join!(run.wait(), print);
+    /// printed?;
+    /// println!("\n{}", outcome?.exit);
+    /// # Ok(()) }
+    /// ```
     pub fn take_logs(&mut self) -> Option<LogStream> {
         self.logs.take()
     }
@@ -183,7 +210,9 @@ impl RunHandle {
         self.requests.get()
     }
 
-    /// Waits for the outcome. A log stream not taken is discarded.
+    /// Waits for the outcome: the pod finished, its log was read (see
+    /// [`take_logs`](Self::take_logs) for the rule), and its objects were
+    /// deleted. A log stream not taken is discarded.
     pub async fn wait(mut self) -> Result<RunOutcome, TransportError> {
         drop(self.logs.take());
         let (namespace, pod) = (self.namespace.clone(), self.pod.clone());
