@@ -119,8 +119,16 @@ impl Reaper {
     }
 
     /// Restricts the reaper to one namespace.
+    #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Retry policy of the reaper's lists and deletes (default: [`RetryPolicy::default`]).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
