@@ -184,6 +184,12 @@ mod tests {
         let delays: Vec<Duration> = policy.backoff().build().take(4).collect();
         assert_eq!(delays.len(), 4);
         let doubling = RetryPolicy::default().attempts(100);
-        assert!(doubling.backoff().build().take(99).all(|d| d <= Duration::from_secs(10)));
+        assert!(
+            doubling
+                .backoff()
+                .build()
+                .take(99)
+                .all(|d| d <= Duration::from_secs(10))
+        );
     }
 }
