@@ -202,6 +202,31 @@ pub enum TransportError {
         /// What failed.
         reason: String,
     },
+
+    // Warm workers (worker.rs, exec.rs).
+    /// The exec request cannot be sent as it is (nothing was started).
+    #[error("exec into {namespace}/{pod} refused: {reason}")]
+    InvalidExec {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// What is wrong with the request.
+        reason: String,
+    },
+
+    /// The worker stayed busy with another exec for the whole queue timeout.
+    #[error(
+        "worker {namespace}/{pod} was busy with another exec for {waited:?}; use another worker, raise ExecOptions::queue_timeout or allow concurrent execs"
+    )]
+    WorkerBusy {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// How long this exec waited for its turn.
+        waited: Duration,
+    },
 }
 
 impl TransportError {

@@ -12,20 +12,19 @@ use crate::progress::Blocker;
 /// How long a new pod may take to run, how long each blocker may persist,
 /// and how transient API failures are retried.
 ///
-/// [`RunOptions`](crate::RunOptions) and [`WorkerOptions`](crate::WorkerOptions)
-/// embed one; set it whole with their `start_policy` method or field by field
-/// with their own setters.
+/// [`RunOptions`](crate::RunOptions) embeds one (set it whole with its
+/// `start_policy` method or field by field with its own setters) and
+/// [`Transport::ensure_worker`](crate::Transport::ensure_worker) takes one.
 ///
 /// ```
-/// use agentpod_transport::{RunOptions, StartPolicy, WorkerOptions};
+/// use agentpod_transport::{RunOptions, StartPolicy};
 /// use std::time::Duration;
 /// let patient = StartPolicy::default()
 ///     .start_timeout(Duration::from_secs(600))
 ///     .unschedulable_grace(Duration::from_secs(120));
 /// assert_eq!(patient.timeout(), Duration::from_secs(600));
-/// let run = RunOptions::default().start_policy(patient.clone());
-/// let worker = WorkerOptions::default().start_policy(patient);
-/// # let _ = (run, worker);
+/// let run = RunOptions::default().start_policy(patient);
+/// # let _ = run;
 /// ```
 #[derive(Debug, Clone)]
 pub struct StartPolicy {
