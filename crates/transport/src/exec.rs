@@ -281,6 +281,7 @@ pub(crate) async fn exec_in_pod(
         namespace: namespace.to_owned(),
         pod: pod.to_owned(),
         reason,
+        source: None,
     };
     let framed = request
         .frame()
@@ -313,7 +314,14 @@ pub(crate) async fn exec_in_pod(
                     timeout: options.setup_timeout,
                 });
             }
-            Ok(Err(error)) => return Err(failed(error.to_string())),
+            Ok(Err(error)) => {
+                return Err(TransportError::Exec {
+                    namespace: namespace.to_owned(),
+                    pod: pod.to_owned(),
+                    reason: "the exec session could not be opened".to_owned(),
+                    source: Some(Box::new(error)),
+                });
+            }
             Ok(Ok(process)) => process,
         };
     let (Some(mut stdin), Some(stdout), Some(stderr), Some(status)) = (

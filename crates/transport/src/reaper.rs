@@ -20,11 +20,11 @@ use std::time::{Duration, SystemTime};
 use agentpod_podspec::{EXPIRES_AT_ANNOTATION, MANAGED_SELECTOR, parse_expires_at};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, Preconditions};
+use kube::api::ListParams;
 use kube::{Api, Resource};
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::error::status_code;
+use crate::cleanup::delete_by_uid;
 use crate::retry::retry;
 use crate::{RetryPolicy, Transport, TransportError};
 
@@ -32,7 +32,8 @@ use crate::{RetryPolicy, Transport, TransportError};
 const KILLED_REASONS: [&str; 2] = ["DeadlineExceeded", "Evicted"];
 
 /// What one sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ReapReport {
     /// Pods deleted (`namespace/name`).
     pub deleted_pods: Vec<String>,
@@ -40,6 +41,19 @@ pub struct ReapReport {
     pub deleted_secrets: Vec<String>,
     /// Our objects skipped because their expiry annotation is missing or unparseable.
     pub skipped_unparseable: Vec<String>,
+    /// Objects the sweep should have deleted but could not (e.g. RBAC
+    /// forbids it); the sweep carried on with the others.
+    pub failed: Vec<ReapFailure>,
+}
+
+/// One object a sweep could not delete.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ReapFailure {
+    /// `namespace/name` of the object.
+    pub object: String,
+    /// Why the delete failed.
+    pub error: TransportError,
 }
 
 /// Why the reaper would delete an object, if at all.
@@ -105,8 +119,16 @@ impl Reaper {
     }
 
     /// Restricts the reaper to one namespace.
+    #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Retry policy of the reaper's lists and deletes (default: [`RetryPolicy::default`]).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -121,7 +143,9 @@ impl Reaper {
         }
     }
 
-    /// One sweep over pods, then Secrets.
+    /// One sweep over pods, then Secrets. Fails only when an object list
+    /// cannot be read; a delete that fails is recorded in
+    /// [`ReapReport::failed`] and the sweep carries on.
     pub async fn sweep(&self) -> Result<ReapReport, TransportError> {
         let now = SystemTime::now();
         let mut report = ReapReport::default();
@@ -137,8 +161,10 @@ impl Reaper {
                 Verdict::Keep => {}
                 Verdict::Unparseable => report.skipped_unparseable.push(id),
                 Verdict::Expired | Verdict::KilledByCluster => {
-                    if self.delete(&pod.metadata).await? {
-                        report.deleted_pods.push(id);
+                    match self.delete_listed::<Pod>("pod", &pod.metadata).await {
+                        Ok(true) => report.deleted_pods.push(id),
+                        Ok(false) => {}
+                        Err(error) => report.failed.push(ReapFailure { object: id, error }),
                     }
                 }
             }
@@ -153,14 +179,22 @@ impl Reaper {
                 Verdict::Keep | Verdict::KilledByCluster => {}
                 Verdict::Unparseable => report.skipped_unparseable.push(id),
                 Verdict::Expired => {
-                    if self.delete_secret(&secret.metadata).await? {
+                    if self
+                        .delete_listed::<Secret>("secret", &secret.metadata)
+                        .await?
+                    {
                         report.deleted_secrets.push(id);
                     }
                 }
             }
         }
         if !report.deleted_pods.is_empty() || !report.deleted_secrets.is_empty() {
-            tracing::info!(?report, "reaper deleted leftovers");
+            tracing::info!(pods = ?report.deleted_pods, secrets = ?report.deleted_secrets,
+                "reaper deleted leftovers");
+        }
+        for failure in &report.failed {
+            tracing::warn!(object = %failure.object, error = %failure.error,
+                "reaper could not delete an expired object; will try again next sweep");
         }
         Ok(report)
     }
@@ -180,46 +214,25 @@ impl Reaper {
         }))
     }
 
-    async fn delete(&self, meta: &ObjectMeta) -> Result<bool, TransportError> {
-        let namespace = meta.namespace.clone().unwrap_or_default();
-        let pods: Api<Pod> = Api::namespaced(self.transport.client(), &namespace);
-        self.delete_with(&pods, "pod", meta).await
-    }
-
-    async fn delete_secret(&self, meta: &ObjectMeta) -> Result<bool, TransportError> {
-        let namespace = meta.namespace.clone().unwrap_or_default();
-        let secrets: Api<Secret> = Api::namespaced(self.transport.client(), &namespace);
-        self.delete_with(&secrets, "secret", meta).await
-    }
-
-    async fn delete_with<K>(
+    /// Deletes a listed object by its UID (forcibly: its time is up).
+    async fn delete_listed<K>(
         &self,
-        api: &Api<K>,
         kind: &'static str,
         meta: &ObjectMeta,
     ) -> Result<bool, TransportError>
     where
-        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
     {
-        let name = meta.name.clone().unwrap_or_default();
-        let params = DeleteParams {
-            grace_period_seconds: Some(0),
-            preconditions: Some(Preconditions {
-                uid: meta.uid.clone(),
-                resource_version: None,
-            }),
-            ..DeleteParams::background()
+        let namespace = meta.namespace.as_deref().unwrap_or_default();
+        let api: Api<K> = Api::namespaced(self.transport.client(), namespace);
+        let (Some(name), Some(uid)) = (meta.name.as_deref(), meta.uid.as_deref()) else {
+            return Ok(false);
         };
-        match retry(&self.retry, "reap", || api.delete(&name, &params)).await {
-            Ok(_) => Ok(true),
-            Err(failed) if matches!(status_code(&failed.error), Some(404 | 409)) => Ok(false),
-            Err(failed) => Err(failed.into_error(
-                "delete",
-                kind,
-                meta.namespace.as_deref().unwrap_or_default(),
-                &name,
-            )),
-        }
+        delete_by_uid(&api, kind, name, uid, Some(0), &self.retry).await
     }
 }
 

@@ -44,25 +44,27 @@ use agentpod_podspec::{
 };
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
-use kube::{Api, Resource};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode};
+use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode, delete_by_uid};
 use crate::create::{CreateFailure, create_all, new_token, stamp};
-use crate::error::status_code;
-use crate::progress::{Blocker, blocker};
+use crate::progress::Blocker;
 use crate::retry::retry;
+use crate::start::{StartWait, Started, deadline_after};
 use crate::watch::{PodUpdate, PodWatch};
-use crate::{
-    CleanupPolicy, RUN_TOKEN_ANNOTATION, RetryPolicy, StartPolicy, Transport, TransportError,
-};
+use crate::{CleanupPolicy, RUN_TOKEN_ANNOTATION, StartPolicy, Transport, TransportError};
 
 use health::classify;
 
 /// Pause after losing a create race before looking again.
 const CONFLICT_PAUSE: Duration = Duration::from_millis(200);
+
+/// How far past the start timeout a single API call in flight (a create with
+/// its retries) may run before the call is cut off regardless.
+const BACKSTOP: Duration = Duration::from_secs(5);
 
 /// How long a worker's Secret may exist without its pod before it counts as
 /// left behind by a creator that died between the two creates. The creator
@@ -151,25 +153,17 @@ impl Transport {
             created: None,
             last_state: "waiting for other callers in this process".to_owned(),
         };
-        let deadline = Instant::now().checked_add(start.start_timeout);
+        let deadline = deadline_after(Instant::now(), start.start_timeout);
         let work = async {
             let _turn = shared.ensure.lock().await;
-            ensure.run().await
+            ensure.run(deadline).await
         };
-        let finished = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, work).await.ok(),
-            None => Some(work.await),
-        };
+        // Every loop checks `deadline`; the backstop also cuts off a single
+        // API call (with its retries) that is still running then.
+        let finished = tokio::time::timeout_at(deadline_after(deadline, BACKSTOP), work).await;
         let pod = match finished {
-            Some(result) => result?,
-            None => {
-                return Err(TransportError::StartTimeout {
-                    namespace: ensure.namespace,
-                    pod: ensure.name,
-                    timeout: start.start_timeout,
-                    last_state: ensure.last_state,
-                });
-            }
+            Ok(result) => result?,
+            Err(_) => return Err(ensure.timed_out()),
         };
         Ok(Worker {
             transport: self.clone(),
@@ -225,9 +219,12 @@ enum Leftover {
 }
 
 impl Ensure<'_> {
-    async fn run(&mut self) -> Result<Pod, TransportError> {
+    async fn run(&mut self, deadline: Instant) -> Result<Pod, TransportError> {
         let mut replaced_broken = false;
         loop {
+            if Instant::now() >= deadline {
+                return Err(self.timed_out());
+            }
             let pod = match self.get_pod().await? {
                 None => match self.create().await? {
                     Some(pod) => pod,
@@ -243,7 +240,7 @@ impl Ensure<'_> {
                 }
                 Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
                     self.last_state = "the previous worker pod is terminating".to_owned();
-                    self.wait_gone(&pod).await?;
+                    self.wait_gone(&pod, deadline).await?;
                     continue;
                 }
                 Some(pod)
@@ -251,12 +248,12 @@ impl Ensure<'_> {
                 {
                     tracing::info!(namespace = %self.namespace, name = %self.name,
                         "worker pod died; recreating");
-                    self.replace(&pod).await?;
+                    self.replace(&pod, deadline).await?;
                     continue;
                 }
                 Some(pod) => pod,
             };
-            match self.wait_ready(pod).await? {
+            match self.wait_ready(pod, deadline).await? {
                 Waited::Ready(pod) => return Ok(*pod),
                 Waited::Vanished => {}
                 Waited::Blocked(pod, found) => {
@@ -267,9 +264,19 @@ impl Ensure<'_> {
                     tracing::info!(namespace = %self.namespace, name = %self.name, ?found,
                         "worker pod is broken; replacing it");
                     replaced_broken = true;
-                    self.replace(&pod).await?;
+                    self.replace(&pod, deadline).await?;
                 }
             }
+        }
+    }
+
+    /// The start timeout's error, with what the call was waiting for.
+    fn timed_out(&self) -> TransportError {
+        TransportError::StartTimeout {
+            namespace: self.namespace.clone(),
+            pod: self.name.clone(),
+            timeout: self.start.start_timeout,
+            last_state: self.last_state.clone(),
         }
     }
 
@@ -376,7 +383,9 @@ impl Ensure<'_> {
                 tracing::info!(namespace = %self.namespace, secret = %name, %why,
                     "replacing a worker Secret left behind");
                 let uid = secret.metadata.uid.as_deref().unwrap_or_default();
-                delete_if_uid(&self.secrets, name, uid, &self.start.retry, "secret").await
+                let policy = &self.start.retry;
+                delete_by_uid(&self.secrets, "secret", name, uid, Some(0), policy).await?;
+                Ok(())
             }
             Leftover::InFlight => {
                 self.last_state = format!(
@@ -390,10 +399,11 @@ impl Ensure<'_> {
 
     /// Deletes a dead or broken worker by UID with the Secrets it owned, and
     /// waits until it is gone.
-    async fn replace(&mut self, pod: &Pod) -> Result<(), TransportError> {
+    async fn replace(&mut self, pod: &Pod, deadline: Instant) -> Result<(), TransportError> {
         self.last_state = "replacing the previous worker pod".to_owned();
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        delete_if_uid(&self.pods, &self.name, &uid, &self.start.retry, "pod").await?;
+        let policy = &self.start.retry;
+        delete_by_uid(&self.pods, "pod", &self.name, &uid, Some(0), policy).await?;
         let token = token_of(&pod.metadata);
         for name in self
             .rendered
@@ -401,11 +411,9 @@ impl Ensure<'_> {
             .iter()
             .filter_map(|s| s.metadata.name.as_deref())
         {
-            let found = retry(&self.start.retry, "get worker secret", || {
-                self.secrets.get_opt(name)
-            })
-            .await
-            .map_err(|f| f.into_error("get", "secret", &self.namespace, name))?;
+            let found = retry(policy, "get worker secret", || self.secrets.get_opt(name))
+                .await
+                .map_err(|f| f.into_error("get", "secret", &self.namespace, name))?;
             let Some(secret) = found else { continue };
             let owned = owned_by_uid(&secret.metadata, &uid)
                 || token.is_some() && token_of(&secret.metadata) == token;
@@ -414,99 +422,79 @@ impl Ensure<'_> {
                 continue;
             }
             let secret_uid = secret.metadata.uid.as_deref().unwrap_or_default();
-            delete_if_uid(&self.secrets, name, secret_uid, &self.start.retry, "secret").await?;
+            delete_by_uid(&self.secrets, "secret", name, secret_uid, Some(0), policy).await?;
         }
-        self.wait_gone(pod).await
+        self.wait_gone(pod, deadline).await
     }
 
     /// Waits until no pod with `pod`'s UID exists.
-    async fn wait_gone(&self, pod: &Pod) -> Result<(), TransportError> {
+    async fn wait_gone(&self, pod: &Pod, deadline: Instant) -> Result<(), TransportError> {
         let mut delay = Duration::from_millis(100);
         loop {
             let current = self.get_pod().await?;
             if current.is_none_or(|p| p.metadata.uid != pod.metadata.uid) {
                 return Ok(());
             }
+            if Instant::now() >= deadline {
+                return Err(self.timed_out());
+            }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
 
-    /// Watches `pod` until it is Ready.
-    async fn wait_ready(&mut self, mut pod: Pod) -> Result<Waited, TransportError> {
+    /// Watches `pod` until it is Ready: first the start phase every pod goes
+    /// through (shared with runs), then until the pod's Ready condition holds.
+    async fn wait_ready(&mut self, pod: Pod, deadline: Instant) -> Result<Waited, TransportError> {
         let version = pod.metadata.resource_version.clone().unwrap_or_default();
         let mut watch = PodWatch::new(self.pods.clone(), &self.namespace, &self.name, &version);
-        let mut blocked_since: Option<Instant> = None;
+        let last_state = &mut self.last_state;
+        let started = StartWait {
+            api: &self.pods,
+            watch: &mut watch,
+            namespace: &self.namespace,
+            pod: &self.name,
+            container: &self.container,
+            policy: self.start,
+            deadline,
+        }
+        .run(pod, |progress| *last_state = progress.to_string())
+        .await;
+        let mut pod = match started {
+            Ok(Started::Running(pod)) => *pod,
+            Ok(Started::Finished(_) | Started::Gone(_)) => return Ok(Waited::Vanished),
+            Err(TransportError::CannotStart {
+                reason, message, ..
+            }) => {
+                let found = Blocker::Container { reason, message };
+                return Ok(match self.get_pod().await? {
+                    Some(pod) => Waited::Blocked(Box::new(pod), found),
+                    None => Waited::Vanished,
+                });
+            }
+            Err(error) => return Err(error),
+        };
         loop {
             let health = classify(&pod, &self.container);
             self.last_state = health.to_string();
             match health {
                 WorkerHealth::Ready => return Ok(Waited::Ready(Box::new(pod))),
+                WorkerHealth::Broken { reason, message } => {
+                    let found = Blocker::Container { reason, message };
+                    return Ok(Waited::Blocked(Box::new(pod), found));
+                }
                 WorkerHealth::Dead { .. } | WorkerHealth::Terminating | WorkerHealth::Gone => {
                     return Ok(Waited::Vanished);
                 }
-                _ => {}
+                WorkerHealth::Starting { .. } | WorkerHealth::NotReady { .. } => {}
             }
-            let now = Instant::now();
-            let fail_at = match blocker(&pod) {
-                Some(found) => {
-                    let since = *blocked_since.get_or_insert(now);
-                    match since.checked_add(self.start.grace_for(&found)) {
-                        Some(at) if at <= now => {
-                            return Ok(Waited::Blocked(Box::new(pod), found));
-                        }
-                        at => at,
-                    }
-                }
-                None => {
-                    blocked_since = None;
-                    None
-                }
-            };
             tokio::select! {
                 update = watch.next() => match update? {
                     PodUpdate::Changed(next) => pod = *next,
                     PodUpdate::Deleted(_) | PodUpdate::Gone => return Ok(Waited::Vanished),
                 },
-                () = sleep_until_some(fail_at) => {}
+                () = tokio::time::sleep_until(deadline) => return Err(self.timed_out()),
             }
-        }
-    }
-}
-
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Deletes `name` if it still has `uid` (grace 0). Already gone (404) or
-/// replaced by a newer object (409) is fine.
-pub(crate) async fn delete_if_uid<K>(
-    api: &Api<K>,
-    name: &str,
-    uid: &str,
-    policy: &RetryPolicy,
-    kind: &'static str,
-) -> Result<(), TransportError>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let params = DeleteParams {
-        grace_period_seconds: Some(0),
-        preconditions: Some(Preconditions {
-            uid: Some(uid.to_owned()),
-            resource_version: None,
-        }),
-        ..DeleteParams::background()
-    };
-    match retry(policy, "delete", || api.delete(name, &params)).await {
-        Ok(_) => Ok(()),
-        Err(f) if matches!(status_code(&f.error), Some(404 | 409)) => Ok(()),
-        Err(f) => {
-            let namespace = api.namespace().unwrap_or_default().to_owned();
-            Err(f.into_error("delete", kind, &namespace, name))
         }
     }
 }

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use tokio::sync::Semaphore;
 
-use super::delete_if_uid;
 use super::health::{WorkerHealth, classify};
+use crate::cleanup::delete_by_uid;
 use crate::exec::exec_in_pod;
 use crate::retry::retry;
 use crate::{ExecOptions, ExecOutput, ExecRequest, RetryPolicy, Transport, TransportError};
@@ -145,7 +145,7 @@ impl Worker {
     /// Returns when the API server accepted the deletes.
     pub async fn delete(&self) -> Result<(), TransportError> {
         let pods: Api<Pod> = Api::namespaced(self.transport.client(), &self.namespace);
-        delete_if_uid(&pods, &self.name, &self.uid, &self.retry, "pod").await?;
+        delete_by_uid(&pods, "pod", &self.name, &self.uid, Some(0), &self.retry).await?;
         let secrets: Api<Secret> = Api::namespaced(self.transport.client(), &self.namespace);
         for name in &self.secrets {
             let found = retry(&self.retry, "get worker secret", || secrets.get_opt(name))
@@ -154,7 +154,7 @@ impl Worker {
             if let Some(secret) = found.filter(|s| super::owned_by_uid(&s.metadata, &self.uid))
                 && let Some(uid) = secret.metadata.uid.as_deref()
             {
-                delete_if_uid(&secrets, name, uid, &self.retry, "secret").await?;
+                delete_by_uid(&secrets, "secret", name, uid, Some(0), &self.retry).await?;
             }
         }
         Ok(())
