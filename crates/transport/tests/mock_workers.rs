@@ -56,6 +56,8 @@ struct Store {
     next: u32,
     /// Status a pod gets as soon as it is created (the "kubelet").
     pod_status: Option<Value>,
+    /// Exec requests never get an answer.
+    stall_exec: bool,
     seen: Vec<Seen>,
 }
 
@@ -206,8 +208,15 @@ fn transport(store: Arc<Mutex<Store>>, hook: Hook) -> Transport {
                 query: parts.uri.query().unwrap_or_default().to_owned(),
                 body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             };
+            let stall = {
+                let mut store = store.lock().unwrap();
+                store.seen.push(seen.clone());
+                store.stall_exec && seen.path.ends_with("/exec")
+            };
+            if stall {
+                futures::future::pending::<()>().await;
+            }
             let mut store = store.lock().unwrap();
-            store.seen.push(seen.clone());
             let scripted = (hook.lock().unwrap())(&mut store, &seen);
             let reply = scripted.unwrap_or_else(|| serve(&mut store, &seen));
             Ok::<_, Infallible>(reply)
@@ -519,4 +528,62 @@ async fn exec_keeps_the_command_and_its_data_out_of_the_url() {
         "{}",
         exec[0].query
     );
+}
+
+#[tokio::test]
+async fn execs_into_one_worker_take_turns_unless_concurrent() {
+    let store = store_with(running_ready());
+    store.lock().unwrap().stall_exec = true;
+    let transport = transport(store.clone(), no_hook());
+    let worker = ensure(&transport, Duration::from_secs(5))
+        .await
+        .expect("worker");
+    let exec_requests = || {
+        store
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.path.ends_with("/exec"))
+            .count()
+    };
+    let first = {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            let request = ExecRequest::new(["sleep", "1000"]);
+            worker.exec(&request, &ExecOptions::default()).await
+        })
+    };
+    for _ in 0..500 {
+        if exec_requests() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(exec_requests(), 1, "the first exec holds the worker");
+    let request = ExecRequest::new(["true"]);
+    let impatient = ExecOptions::default().queue_timeout(Duration::from_millis(200));
+    let busy = worker
+        .exec(&request, &impatient)
+        .await
+        .expect_err("the worker is busy");
+    assert!(
+        matches!(&busy, TransportError::WorkerBusy { pod, .. } if pod == "w"),
+        "{busy}"
+    );
+    assert!(busy.is_retryable());
+    assert_eq!(exec_requests(), 1, "a waiting exec sends nothing");
+    let alongside = ExecOptions::default()
+        .concurrent(true)
+        .setup_timeout(Duration::from_millis(200));
+    let error = worker
+        .exec(&request, &alongside)
+        .await
+        .expect_err("the fake never answers");
+    assert!(
+        matches!(error, TransportError::ExecSetupTimeout { .. }),
+        "{error}"
+    );
+    assert_eq!(exec_requests(), 2, "a concurrent exec does not wait");
+    first.abort();
 }
