@@ -30,6 +30,7 @@
 
 mod handle;
 mod health;
+mod objects;
 
 pub use handle::Worker;
 pub use health::WorkerHealth;
@@ -38,12 +39,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use agentpod_podspec::{
-    EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POD_NAME_LABEL, RenderedPod,
-    format_expires_at, parse_expires_at,
-};
+use agentpod_podspec::{EXPIRES_AT_ANNOTATION, RenderedPod, format_expires_at};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use tokio::sync::Semaphore;
@@ -55,9 +52,10 @@ use crate::progress::Blocker;
 use crate::retry::retry;
 use crate::start::{StartWait, Started, deadline_after};
 use crate::watch::{PodUpdate, PodWatch};
-use crate::{CleanupPolicy, RUN_TOKEN_ANNOTATION, StartPolicy, Transport, TransportError};
+use crate::{CleanupPolicy, StartPolicy, Transport, TransportError};
 
 use health::classify;
+use objects::{Leftover, is_ours, leftover, owned_by_uid, token_of};
 
 /// Pause after losing a create race before looking again.
 const CONFLICT_PAUSE: Duration = Duration::from_millis(200);
@@ -205,17 +203,6 @@ enum Waited {
     Vanished,
     /// A blocker outlasted its grace.
     Blocked(Box<Pod>, Blocker),
-}
-
-/// What is known about a worker Secret that blocks our create.
-#[derive(Debug, PartialEq, Eq)]
-enum Leftover {
-    /// Not ours: never touched.
-    Foreign,
-    /// Left behind; deleting it is safe. Why, for the log.
-    Stale(String),
-    /// A creator may still be creating the pod.
-    InFlight,
 }
 
 impl Ensure<'_> {
@@ -496,113 +483,5 @@ impl Ensure<'_> {
                 () = tokio::time::sleep_until(deadline) => return Err(self.timed_out()),
             }
         }
-    }
-}
-
-/// Whether an object carries agentpod's managed-by label.
-fn is_ours(meta: &ObjectMeta) -> bool {
-    meta.labels
-        .as_ref()
-        .and_then(|l| l.get(MANAGED_BY_LABEL))
-        .is_some_and(|v| v == MANAGED_BY_VALUE)
-}
-
-fn token_of(meta: &ObjectMeta) -> Option<&str> {
-    meta.annotations
-        .as_ref()
-        .and_then(|a| a.get(RUN_TOKEN_ANNOTATION))
-        .map(String::as_str)
-}
-
-/// Whether `meta` has an owner reference to the pod with `uid`.
-pub(crate) fn owned_by_uid(meta: &ObjectMeta, uid: &str) -> bool {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .any(|owner| owner.kind == "Pod" && owner.uid == uid)
-}
-
-/// Classifies a Secret that holds a worker Secret's name while the worker
-/// pod `worker` does not exist.
-fn leftover(meta: &ObjectMeta, worker: &str, now: SystemTime) -> Leftover {
-    let for_this_worker = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(POD_NAME_LABEL))
-        .is_some_and(|pod| pod == worker);
-    if !is_ours(meta) || !for_this_worker {
-        return Leftover::Foreign;
-    }
-    if meta
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|owner| owner.kind == "Pod")
-    {
-        return Leftover::Stale("its pod is gone".to_owned());
-    }
-    let expiry = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(EXPIRES_AT_ANNOTATION))
-        .and_then(|value| parse_expires_at(value).ok());
-    let created = meta
-        .creation_timestamp
-        .as_ref()
-        .map(|t| SystemTime::from(t.0) + HALF_CREATED_TTL);
-    match expiry.or(created) {
-        Some(until) if until > now => Leftover::InFlight,
-        Some(_) => Leftover::Stale("its creator did not create the pod in time".to_owned()),
-        None => Leftover::Stale("it has no pod and no creation time".to_owned()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use agentpod_podspec::COMPONENT_LABEL;
-
-    fn meta(json: serde_json::Value) -> ObjectMeta {
-        serde_json::from_value(json).unwrap()
-    }
-
-    fn labels(pod: &str) -> serde_json::Value {
-        serde_json::json!({MANAGED_BY_LABEL: MANAGED_BY_VALUE, COMPONENT_LABEL: "agent-runner",
-            POD_NAME_LABEL: pod})
-    }
-
-    #[test]
-    fn leftover_secrets_are_told_apart() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let later = format_expires_at(now + Duration::from_secs(30)).unwrap();
-        let earlier = format_expires_at(now - Duration::from_secs(30)).unwrap();
-        let foreign = meta(serde_json::json!({"labels": {"team": "x"}}));
-        assert_eq!(leftover(&foreign, "w", now), Leftover::Foreign);
-        let other_worker = meta(serde_json::json!({"labels": labels("v")}));
-        assert_eq!(leftover(&other_worker, "w", now), Leftover::Foreign);
-        let in_flight = meta(serde_json::json!({"labels": labels("w"),
-            "annotations": {EXPIRES_AT_ANNOTATION: later}}));
-        assert_eq!(leftover(&in_flight, "w", now), Leftover::InFlight);
-        let expired = meta(serde_json::json!({"labels": labels("w"),
-            "annotations": {EXPIRES_AT_ANNOTATION: earlier}}));
-        assert!(matches!(leftover(&expired, "w", now), Leftover::Stale(_)));
-        let orphaned = meta(serde_json::json!({"labels": labels("w"),
-            "annotations": {EXPIRES_AT_ANNOTATION: later},
-            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "w", "uid": "u"}]}));
-        assert!(matches!(leftover(&orphaned, "w", now), Leftover::Stale(_)));
-        let old_without_expiry = meta(serde_json::json!({"labels": labels("w"),
-            "creationTimestamp": "2020-01-01T00:00:00Z"}));
-        assert!(matches!(
-            leftover(&old_without_expiry, "w", now),
-            Leftover::Stale(_)
-        ));
-    }
-
-    #[test]
-    fn ownership_by_uid() {
-        let owned = meta(serde_json::json!({"ownerReferences": [
-            {"apiVersion": "v1", "kind": "Pod", "name": "w", "uid": "u1"}]}));
-        assert!(owned_by_uid(&owned, "u1"));
-        assert!(!owned_by_uid(&owned, "u2"));
     }
 }

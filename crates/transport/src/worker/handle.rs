@@ -151,7 +151,8 @@ impl Worker {
             let found = retry(&self.retry, "get worker secret", || secrets.get_opt(name))
                 .await
                 .map_err(|f| f.into_error("get", "secret", &self.namespace, name))?;
-            if let Some(secret) = found.filter(|s| super::owned_by_uid(&s.metadata, &self.uid))
+            if let Some(secret) =
+                found.filter(|s| super::objects::owned_by_uid(&s.metadata, &self.uid))
                 && let Some(uid) = secret.metadata.uid.as_deref()
             {
                 delete_by_uid(&secrets, "secret", name, uid, Some(0), &self.retry).await?;
