@@ -32,17 +32,20 @@ fn find(program: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// A directory of busybox applet links, made once per test process.
+/// A directory of busybox applet links next to the test binary (in the
+/// target dir, reused by later runs instead of piling up in the temp dir).
 fn busybox_dir() -> Option<PathBuf> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| {
         let busybox = find("busybox")?;
-        let dir = std::env::temp_dir().join(format!("agentpod-busybox-{}", std::process::id()));
+        let exe = std::env::current_exe().ok()?;
+        let dir = exe.parent()?.parent()?.join("agentpod-busybox");
         std::fs::create_dir_all(&dir).ok()?;
         for applet in APPLETS {
-            let link = dir.join(applet);
-            if !link.exists() {
-                std::os::unix::fs::symlink(&busybox, &link).ok()?;
+            match std::os::unix::fs::symlink(&busybox, dir.join(applet)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(_) => return None,
             }
         }
         Some(dir)
