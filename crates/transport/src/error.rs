@@ -253,6 +253,31 @@ pub enum TransportError {
         #[source]
         source: Option<BoxError>,
     },
+
+    // Warm workers (worker.rs, exec.rs).
+    /// The exec request cannot be sent as it is (nothing was started).
+    #[error("exec into {namespace}/{pod} refused: {reason}")]
+    InvalidExec {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// What is wrong with the request.
+        reason: String,
+    },
+
+    /// The worker stayed busy with another exec for the whole queue timeout.
+    #[error(
+        "worker {namespace}/{pod} was busy with another exec for {waited:?}; use another worker, raise ExecOptions::queue_timeout or allow concurrent execs"
+    )]
+    WorkerBusy {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// How long this exec waited for its turn.
+        waited: Duration,
+    },
 }
 
 impl TransportError {
@@ -304,7 +329,8 @@ impl TransportError {
             | Self::PodVanished { .. }
             | Self::ExecSetupTimeout { .. }
             | Self::Exec { .. }
-            | Self::LogBroken { .. } => true,
+            | Self::LogBroken { .. }
+            | Self::WorkerBusy { .. } => true,
             Self::Api { source, .. } => is_transient(source),
             _ => false,
         }

@@ -18,8 +18,8 @@
 //!
 //! One [`Transport`] (one `kube::Client`) is built from a
 //! [`ClusterConnection`] and shared by cloning. Ephemeral runs go through
-//! [`Transport::start`]; warm pods through [`Transport::ensure_worker`] and
-//! [`Transport::exec`]. See `docs/transport.md` for the lifecycle diagram.
+//! [`Transport::start`]; warm pods through [`Transport::ensure_worker`], which
+//! returns a [`Worker`] to exec into. See `docs/transport.md` for the lifecycle diagram.
 //!
 //! ```no_run
 //! use agentpod_podspec::{AgentPodSpec, PodName};
@@ -62,7 +62,7 @@ mod worker;
 pub use cleanup::CleanupPolicy;
 pub use connection::{ClusterConnection, Transport};
 pub use error::{BoxError, Result, TransportError};
-pub use exec::{ExecOutput, ExecRequest};
+pub use exec::{ExecOptions, ExecOutput, ExecRequest};
 pub use exit::ExitStatus;
 pub use handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
 pub use logs::{LogStream, LogSummary};
@@ -71,7 +71,7 @@ pub use progress::PendingReason;
 pub use reaper::{ReapFailure, ReapReport, Reaper};
 pub use retry::RetryPolicy;
 pub use start::StartPolicy;
-pub use worker::WorkerOptions;
+pub use worker::{Worker, WorkerHealth};
 
 /// Annotation carrying a random per-run token on every object a run creates,
 /// so a retried create can tell its own object from someone else's, and the

@@ -19,9 +19,10 @@ use crate::{RetryPolicy, TransportError};
 /// How long a new pod may take to run, how long each blocker may persist,
 /// and how transient API failures are retried.
 ///
-/// [`RunOptions`](crate::RunOptions) and [`WorkerOptions`](crate::WorkerOptions)
-/// embed one. Build it once for a cluster with an autoscaler (slow scheduling,
-/// big images) and hand it to every run:
+/// [`RunOptions`](crate::RunOptions) embeds one and
+/// [`Transport::ensure_worker`](crate::Transport::ensure_worker) takes one.
+/// Build it once for a cluster with an autoscaler (slow scheduling, big
+/// images) and hand it to every run and worker:
 ///
 /// ```
 /// use agentpod_transport::{RunOptions, StartPolicy};

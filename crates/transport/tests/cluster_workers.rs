@@ -1,6 +1,8 @@
 //! Warm worker pods: racing ensure-running callers, recreation of a dead
-//! worker, exec exit status with separate stdout/stderr, and remote processes
-//! killed when an exec times out or is dropped.
+//! worker, health and delete through the handle, a foreign pod refused, exec
+//! exit status with separate stdout/stderr, remote processes killed when an
+//! exec times out or is dropped and when the command leaves children behind,
+//! and one exec at a time per worker.
 //!
 //! Runs with `cargo xtask test`; skips loudly under plain `cargo test`.
 
@@ -13,10 +15,12 @@ use std::time::{Duration, Instant};
 use agentpod_podspec::{AgentPodSpec, PodName, RenderedPod, RestartPolicy};
 use agentpod_testkit::cluster::BUSYBOX_IMAGE;
 use agentpod_transport::{
-    ClusterConnection, ExecRequest, Transport, TransportError, WorkerOptions,
+    ClusterConnection, ExecOptions, ExecRequest, StartPolicy, Transport, TransportError, Worker,
+    WorkerHealth,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
+use kube::api::PostParams;
 
 fn worker(ns: &str, name: &str, policy: RestartPolicy, script: &str) -> RenderedPod {
     AgentPodSpec::new(BUSYBOX_IMAGE)
@@ -30,8 +34,8 @@ fn worker(ns: &str, name: &str, policy: RestartPolicy, script: &str) -> Rendered
         .expect("renders")
 }
 
-fn options() -> WorkerOptions {
-    WorkerOptions::default().start_timeout(Duration::from_secs(60))
+fn options() -> StartPolicy {
+    StartPolicy::default().start_timeout(Duration::from_secs(60))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,8 +70,8 @@ async fn cluster_twenty_racing_callers_create_one_worker() {
     }
     let mut uids = Vec::new();
     for caller in callers {
-        let pod = caller.await.expect("joined").expect("ensure_worker");
-        uids.push(pod.metadata.uid.expect("uid"));
+        let worker = caller.await.expect("joined").expect("ensure_worker");
+        uids.push(worker.uid().to_owned());
     }
     uids.dedup();
     assert_eq!(uids.len(), 1, "all callers must get the same pod: {uids:?}");
@@ -111,15 +115,95 @@ async fn cluster_dead_worker_is_recreated() {
         .ensure_worker(&rendered, options())
         .await
         .expect("second");
-    assert_ne!(
-        first.metadata.uid, second.metadata.uid,
-        "a new pod replaced the dead one"
+    assert_ne!(first.uid(), second.uid(), "a new pod replaced the dead one");
+    assert!(
+        matches!(first.health().await.expect("health"), WorkerHealth::Gone),
+        "the old handle knows its pod is gone"
     );
-    let phase = second.status.and_then(|s| s.phase);
-    assert_eq!(phase.as_deref(), Some("Running"));
+    assert_eq!(second.health().await.expect("health"), WorkerHealth::Ready);
 }
 
-async fn running_worker(setup: &support::Setup, name: &str) {
+#[tokio::test]
+async fn cluster_a_deleted_worker_is_gone_and_comes_back_on_ensure() {
+    let Some(setup) = support::setup().await else {
+        return;
+    };
+    let rendered = worker(
+        setup.ns.name(),
+        "deleted",
+        RestartPolicy::Always,
+        "while :; do sleep 3600; done",
+    );
+    let first = setup
+        .transport
+        .ensure_worker(&rendered, options())
+        .await
+        .expect("first");
+    first.delete().await.expect("delete");
+    let health = first.health().await.expect("health");
+    assert!(
+        matches!(health, WorkerHealth::Gone | WorkerHealth::Terminating),
+        "{health}"
+    );
+    let second = setup
+        .transport
+        .ensure_worker(&rendered, options())
+        .await
+        .expect("second");
+    assert_ne!(first.uid(), second.uid());
+    let output = second
+        .exec(
+            &ExecRequest::new(["sh", "-c", "echo $TOKEN"]),
+            &ExecOptions::default(),
+        )
+        .await
+        .expect("exec");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "worker-secret\n",
+        "the new pod has its own Secret"
+    );
+}
+
+#[tokio::test]
+async fn cluster_a_foreign_pod_with_the_workers_name_is_refused() {
+    let Some(setup) = support::setup().await else {
+        return;
+    };
+    let foreign: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "taken", "labels": {"app": "not-agentpod"}},
+        "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": "main",
+            "image": BUSYBOX_IMAGE, "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", "while :; do sleep 3600; done"]}]}
+    }))
+    .expect("pod");
+    let pods: Api<Pod> = setup.ns.api();
+    pods.create(&PostParams::default(), &foreign)
+        .await
+        .expect("create the foreign pod");
+    let rendered = worker(
+        setup.ns.name(),
+        "taken",
+        RestartPolicy::Always,
+        "while :; do sleep 3600; done",
+    );
+    let error = setup
+        .transport
+        .ensure_worker(&rendered, options())
+        .await
+        .expect_err("never a worker");
+    assert!(
+        matches!(&error, TransportError::NameConflict { kind: "pod", .. }),
+        "{error}"
+    );
+    let still = pods
+        .get("taken")
+        .await
+        .expect("the foreign pod is left alone");
+    assert!(still.metadata.deletion_timestamp.is_none());
+}
+
+async fn running_worker(setup: &support::Setup, name: &str) -> Worker {
     let rendered = worker(
         setup.ns.name(),
         name,
@@ -130,7 +214,15 @@ async fn running_worker(setup: &support::Setup, name: &str) {
         .transport
         .ensure_worker(&rendered, options())
         .await
-        .expect("worker runs");
+        .expect("worker runs")
+}
+
+async fn exec(
+    worker: &Worker,
+    request: ExecRequest,
+    options: ExecOptions,
+) -> agentpod_transport::ExecOutput {
+    worker.exec(&request, &options).await.expect("exec")
 }
 
 #[tokio::test]
@@ -138,18 +230,14 @@ async fn cluster_exec_exit_status_stdin_and_separate_streams() {
     let Some(setup) = support::setup().await else {
         return;
     };
-    running_worker(&setup, "execer").await;
+    let worker = running_worker(&setup, "execer").await;
     let request = ExecRequest::new([
         "sh",
         "-c",
         "cat; echo; echo \"to stderr $TOKEN\" >&2; exit 3",
     ])
     .stdin("prompt via stdin");
-    let output = setup
-        .transport
-        .exec(setup.ns.name(), "execer", request)
-        .await
-        .expect("exec");
+    let output = exec(&worker, request, ExecOptions::default()).await;
     assert_eq!(output.exit_code, 3);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
@@ -161,12 +249,12 @@ async fn cluster_exec_exit_status_stdin_and_separate_streams() {
     );
 
     let big = vec![b'x'; 300_000];
-    let request = ExecRequest::new(["wc", "-c"]).stdin(big);
-    let output = setup
-        .transport
-        .exec(setup.ns.name(), "execer", request)
-        .await
-        .expect("exec");
+    let output = exec(
+        &worker,
+        ExecRequest::new(["wc", "-c"]).stdin(big),
+        ExecOptions::default(),
+    )
+    .await;
     assert_eq!(
         (
             output.exit_code,
@@ -175,12 +263,15 @@ async fn cluster_exec_exit_status_stdin_and_separate_streams() {
         (0, "300000")
     );
 
+    let words = ["", "two words", "line\n", "-n", "'\"$HOME\\", "ünï ✓"];
+    let mut command = vec!["sh", "-c", "for a; do printf '<%s>' \"$a\"; done", "sh"];
+    command.extend(words);
+    let output = exec(&worker, ExecRequest::new(command), ExecOptions::default()).await;
+    let expected: String = words.iter().map(|w| format!("<{w}>")).collect();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+
     let missing = ExecRequest::new(["no-such-command"]);
-    let output = setup
-        .transport
-        .exec(setup.ns.name(), "execer", missing)
-        .await
-        .expect("exec");
+    let output = exec(&worker, missing, ExecOptions::default()).await;
     assert_eq!(
         output.exit_code,
         127,
@@ -189,25 +280,18 @@ async fn cluster_exec_exit_status_stdin_and_separate_streams() {
     );
 }
 
-/// Processes in the worker whose command line contains `marker`.
-async fn processes_with(setup: &support::Setup, pod: &str, marker: &str) -> String {
-    let script = format!("ps -o pid,args | grep '{marker}' | grep -v grep || true");
-    let output = setup
-        .transport
-        .exec(
-            setup.ns.name(),
-            pod,
-            ExecRequest::new(["sh", "-c", &script]),
-        )
-        .await
-        .expect("ps exec");
+/// Processes in the worker whose command line matches `pattern`.
+async fn processes_with(worker: &Worker, pattern: &str) -> String {
+    let script = format!("ps -o pid,args | grep '{pattern}' | grep -v grep || true");
+    let options = ExecOptions::default().concurrent(true);
+    let output = exec(worker, ExecRequest::new(["sh", "-c", &script]), options).await;
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-async fn wait_no_process(setup: &support::Setup, pod: &str, marker: &str) -> Duration {
+async fn wait_no_process(worker: &Worker, pattern: &str) -> Duration {
     let started = Instant::now();
     loop {
-        let found = processes_with(setup, pod, marker).await;
+        let found = processes_with(worker, pattern).await;
         if found.trim().is_empty() {
             return started.elapsed();
         }
@@ -224,32 +308,98 @@ async fn cluster_exec_timeout_and_drop_kill_the_remote_process() {
     let Some(setup) = support::setup().await else {
         return;
     };
-    running_worker(&setup, "killer").await;
+    let worker = running_worker(&setup, "killer").await;
 
-    let request =
-        ExecRequest::new(["sh", "-c", "sleep 301 & sleep 302"]).run_timeout(Duration::from_secs(2));
-    let error = setup
-        .transport
-        .exec(setup.ns.name(), "killer", request)
+    // The command dies of the TERM; its child ignores TERM and needs the KILL.
+    let request = ExecRequest::new(["sh", "-c", "(trap '' TERM; sleep 301) & sleep 302"]);
+    let options = ExecOptions::default().run_timeout(Duration::from_secs(2));
+    let error = worker
+        .exec(&request, &options)
         .await
         .expect_err("times out");
     assert!(
         matches!(error, TransportError::ExecTimeout { .. }),
         "{error}"
     );
-    let gone = wait_no_process(&setup, "killer", "sleep 30[12]").await;
+    let gone = wait_no_process(&worker, "sleep 30[12]").await;
     eprintln!("timed-out exec's process group gone {gone:?} after the timeout");
 
     let request = ExecRequest::new(["sleep", "303"]);
-    let dropped = tokio::time::timeout(
-        Duration::from_secs(3),
-        setup.transport.exec(setup.ns.name(), "killer", request),
-    )
-    .await;
+    let options = ExecOptions::default();
+    let dropped =
+        tokio::time::timeout(Duration::from_secs(3), worker.exec(&request, &options)).await;
     assert!(
         dropped.is_err(),
         "the exec future was dropped by the timeout"
     );
-    let gone = wait_no_process(&setup, "killer", "sleep 303").await;
+    let gone = wait_no_process(&worker, "sleep 303").await;
     eprintln!("dropped exec's process gone {gone:?} after the drop");
+}
+
+#[tokio::test]
+async fn cluster_exec_returns_the_exit_code_when_children_outlive_the_command() {
+    let Some(setup) = support::setup().await else {
+        return;
+    };
+    let worker = running_worker(&setup, "leaver").await;
+    let options = ExecOptions::default().run_timeout(Duration::from_secs(30));
+    for (script, code) in [
+        ("sleep 304 & echo started; exit 4", 4),
+        ("(trap '' TERM; sleep 305) & echo started; exit 5", 5),
+    ] {
+        let started = Instant::now();
+        let output = worker
+            .exec(&ExecRequest::new(["sh", "-c", script]), &options)
+            .await
+            .expect("the exit code, not ExecTimeout");
+        assert_eq!(
+            (output.exit_code, String::from_utf8_lossy(&output.stdout)),
+            (code, "started\n".into()),
+            "{script}"
+        );
+        eprintln!("{script}: exit code after {:?}", started.elapsed());
+        assert_eq!(processes_with(&worker, "sleep 30[45]").await.trim(), "");
+    }
+}
+
+#[tokio::test]
+async fn cluster_execs_into_one_worker_take_turns() {
+    let Some(setup) = support::setup().await else {
+        return;
+    };
+    let worker = running_worker(&setup, "turns").await;
+    let first = {
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            let request = ExecRequest::new(["sh", "-c", "sleep 6.5; echo first"]);
+            worker.exec(&request, &ExecOptions::default()).await
+        })
+    };
+    // A concurrent exec (opted in) sees the first one running...
+    let started = Instant::now();
+    while processes_with(&worker, "sleep 6.5").await.trim().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...while a default exec has to wait for its turn.
+    let impatient = ExecOptions::default().queue_timeout(Duration::from_millis(500));
+    let error = worker
+        .exec(&ExecRequest::new(["true"]), &impatient)
+        .await
+        .expect_err("busy");
+    assert!(
+        matches!(error, TransportError::WorkerBusy { .. }),
+        "{error}"
+    );
+    let second = exec(
+        &worker,
+        ExecRequest::new(["echo", "second"]),
+        ExecOptions::default(),
+    )
+    .await;
+    let first = first.await.expect("joined").expect("first");
+    assert_eq!(
+        (&first.stdout[..], &second.stdout[..]),
+        (&b"first\n"[..], &b"second\n"[..])
+    );
 }
