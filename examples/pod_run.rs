@@ -34,7 +34,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "for step in 1 2 3; do echo \"step $step\"; sleep 0.3; done; echo done >&2; exit 3",
         ]);
     let mut run = transport
-        .start(spec, RunOptions::default().run_timeout(Duration::from_secs(120)))
+        .start(
+            spec,
+            RunOptions::default().run_timeout(Duration::from_secs(120)),
+        )
         .await?;
     eprintln!("started pod {}/{}", run.namespace(), run.pod());
 

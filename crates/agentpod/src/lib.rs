@@ -68,8 +68,8 @@ pub mod prelude {
 
     #[cfg(feature = "transport")]
     pub use agentpod_transport::{
-        ClusterConnection, ExitStatus, RunEvent, RunOptions, RunOutcome, StartPolicy, Transport,
-        TransportError,
+        ClusterConnection, ExecOptions, ExecRequest, ExitStatus, RunEvent, RunOptions, RunOutcome,
+        StartPolicy, Transport, TransportError, Worker,
     };
 }
 

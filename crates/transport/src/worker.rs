@@ -39,7 +39,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use agentpod_podspec::{EXPIRES_AT_ANNOTATION, RenderedPod, format_expires_at};
+use agentpod_podspec::RenderedPod;
+use agentpod_podspec::expiry::format_expires_at;
+use agentpod_podspec::labels::EXPIRES_AT_ANNOTATION;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 use kube::api::{Patch, PatchParams};

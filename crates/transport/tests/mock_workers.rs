@@ -13,10 +13,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentpod_podspec::{
-    AgentPodSpec, COMPONENT_LABEL, COMPONENT_VALUE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE, POD_NAME_LABEL, PodName, RenderedPod, RestartPolicy,
+use agentpod_podspec::labels::{
+    COMPONENT_LABEL, COMPONENT_VALUE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    POD_NAME_LABEL,
 };
+use agentpod_podspec::{AgentPodSpec, PodName, RenderedPod, RestartPolicy};
 use agentpod_transport::{
     ExecOptions, ExecRequest, RUN_TOKEN_ANNOTATION, RetryPolicy, StartPolicy, Transport,
     TransportError, Worker,
@@ -86,7 +87,7 @@ impl Store {
 }
 
 fn now_rfc3339() -> String {
-    agentpod_podspec::format_expires_at(std::time::SystemTime::now()).unwrap()
+    agentpod_podspec::expiry::format_expires_at(std::time::SystemTime::now()).unwrap()
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Reply {
@@ -337,7 +338,7 @@ async fn a_stale_worker_secret_without_a_pod_is_replaced() {
 #[tokio::test]
 async fn a_secret_of_a_creator_in_flight_is_waited_for_only_until_the_deadline() {
     let store = store_with(running_ready());
-    let in_an_hour = agentpod_podspec::format_expires_at(
+    let in_an_hour = agentpod_podspec::expiry::format_expires_at(
         std::time::SystemTime::now() + Duration::from_secs(3600),
     )
     .unwrap();

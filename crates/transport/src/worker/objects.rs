@@ -3,8 +3,9 @@
 
 use std::time::SystemTime;
 
-use agentpod_podspec::{
-    EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POD_NAME_LABEL, parse_expires_at,
+use agentpod_podspec::expiry::parse_expires_at;
+use agentpod_podspec::labels::{
+    EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POD_NAME_LABEL,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -83,7 +84,8 @@ pub(super) fn leftover(meta: &ObjectMeta, worker: &str, now: SystemTime) -> Left
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentpod_podspec::{COMPONENT_LABEL, format_expires_at};
+    use agentpod_podspec::expiry::format_expires_at;
+    use agentpod_podspec::labels::COMPONENT_LABEL;
     use std::time::Duration;
 
     fn meta(json: serde_json::Value) -> ObjectMeta {
