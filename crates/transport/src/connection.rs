@@ -1,7 +1,7 @@
 //! Cluster connection settings and the shared [`Transport`].
 //!
 //! Why one client: a `kube::Client` owns a connection pool, TLS state and
-//! credentials. Building one per call (what the upstream provider did) costs a
+//! credentials. Building one per call (a common shortcut) costs a
 //! TLS handshake and a kubeconfig parse every run and defeats HTTP/2 and
 //! keep-alive reuse. A [`Transport`] is built once and cloned: clones share the
 //! client, the request counter and the tracker of background cleanups.

@@ -1,6 +1,6 @@
 //! How a finished pod ended, read from what the kubelet reported.
 //!
-//! Why not "Succeeded means 0, else 1" (the upstream shortcut): an agent run
+//! Why not "Succeeded means 0, else 1" (a shortcut some providers take): an agent run
 //! that was OOM-killed, hit its deadline or was evicted needs a different
 //! reaction from one whose tool call failed, and the exit code itself carries
 //! the CLI's own meaning. The container's `state.terminated` holds the real
