@@ -85,12 +85,60 @@ fn docs() -> anyhow::Result<()> {
 
 /// `cargo package` of every library crate, verified: each builds from the
 /// files it would publish, with its sibling crates resolved as published.
+///
+/// Cargo treats a registry package as immutable, so a verification build would reuse what an
+/// earlier run compiled for the same name and version: the packaged siblings' unpacked sources
+/// and their compiled artifacts are removed first. The verification has a target dir of its own
+/// so that this never touches the workspace's builds.
 fn package() -> anyhow::Result<()> {
-    let mut args = vec!["package", "--locked", "--allow-dirty"];
+    forget_unpacked_packages()?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from("target"),
+            std::path::PathBuf::from,
+        )
+        .join("package-verify");
+    let target_dir = target_dir.to_string_lossy();
+    let mut clean = vec!["clean", "--quiet", "--target-dir", &target_dir];
+    let mut args = vec![
+        "package",
+        "--locked",
+        "--allow-dirty",
+        "--target-dir",
+        &target_dir,
+    ];
     for name in LIBRARY_CRATES {
+        clean.extend(["--package", name]);
         args.extend(["--package", name]);
     }
+    cargo(&clean, None)?;
     cargo(&args, None)
+}
+
+/// Removes the copies of our own packages that an earlier `cargo package` unpacked into
+/// cargo's registry sources. Cargo reuses such a copy when the version is unchanged, so the
+/// verification of a crate would compile against its sibling's *old* sources (a crate changed
+/// since, same version) and fail or, worse, pass for the wrong code.
+fn forget_unpacked_packages() -> anyhow::Result<()> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let sources = cargo_home.join("registry").join("src");
+    let Ok(registries) = std::fs::read_dir(&sources) else {
+        return Ok(()); // nothing unpacked yet
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    for registry in registries.flatten() {
+        for name in LIBRARY_CRATES {
+            let unpacked = registry.path().join(format!("{name}-{version}"));
+            if unpacked.exists() {
+                std::fs::remove_dir_all(&unpacked)
+                    .with_context(|| format!("could not remove {}", unpacked.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs the examples that need a cluster against the local one, configured
