@@ -25,21 +25,30 @@ use kube::{Api, Resource};
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use crate::RUN_TOKEN_ANNOTATION;
+use crate::error::status_code;
 use crate::retry::{RetryPolicy, retry};
+use crate::{RUN_TOKEN_ANNOTATION, TransportError};
 
 /// How a run's objects are deleted.
 ///
+/// Give an agent that traps SIGTERM (to save its session) more time before
+/// the forced delete:
+///
 /// ```
-/// use agentpod_transport::CleanupPolicy;
+/// use agentpod_transport::{CleanupPolicy, RunOptions};
 /// use std::time::Duration;
-/// let policy = CleanupPolicy::default().grace(Duration::from_secs(5));
-/// assert_eq!(policy.grace_period(), Duration::from_secs(5));
+/// let options = RunOptions::default().cleanup(CleanupPolicy::default().grace(Duration::from_secs(10)));
+/// assert_eq!(options.cleanup.grace, Duration::from_secs(10));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CleanupPolicy {
-    grace: Duration,
-    settle: Duration,
+    /// Grace period of the first (graceful) delete of a pod that may be
+    /// running; a forced delete (grace 0) follows after it.
+    pub grace: Duration,
+    /// How long to wait for a create that was in flight when the guard fired
+    /// before looking for the object a second time.
+    pub settle: Duration,
 }
 
 impl Default for CleanupPolicy {
@@ -53,22 +62,51 @@ impl Default for CleanupPolicy {
 }
 
 impl CleanupPolicy {
-    /// Grace period of the first (graceful) delete of a pod that may be running;
-    /// a forced delete follows after it.
+    /// Sets [`grace`](Self::grace).
+    #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
-    /// The configured grace period.
-    pub fn grace_period(&self) -> Duration {
-        self.grace
-    }
-
-    /// How long to wait for a create that was in flight when the guard fired.
+    /// Sets [`settle`](Self::settle).
+    #[must_use]
     pub fn settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
         self
+    }
+}
+
+/// Deletes `namespace/name` of `kind` if it still has `uid` — the one way
+/// this crate deletes an object. `Ok(true)`: the delete was accepted (with a
+/// grace period the object may exist a while longer); `Ok(false)`: it was
+/// already gone (404) or the name now belongs to another object (409, the UID
+/// precondition failed). Transient failures are retried by `policy`.
+pub(crate) async fn delete_by_uid<K>(
+    api: &Api<K>,
+    kind: &'static str,
+    name: &str,
+    uid: &str,
+    grace_seconds: Option<u32>,
+    policy: &RetryPolicy,
+) -> Result<bool, TransportError>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = DeleteParams {
+        grace_period_seconds: grace_seconds,
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match retry(policy, "delete", || api.delete(name, &params)).await {
+        Ok(_) => Ok(true),
+        Err(failed) if matches!(status_code(&failed.error), Some(404 | 409)) => Ok(false),
+        Err(failed) => {
+            Err(failed.into_error("delete", kind, api.namespace().unwrap_or_default(), name))
+        }
     }
 }
 
@@ -138,7 +176,8 @@ impl CleanupTarget {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
         for secret in &self.secrets {
             if let Some(uid) = self.resolve(&secrets, secret).await {
-                self.delete_one(&secrets, &secret.name, &uid, Some(0)).await;
+                self.delete_one(&secrets, "secret", &secret.name, &uid, Some(0))
+                    .await;
             }
         }
     }
@@ -147,40 +186,36 @@ impl CleanupTarget {
         if mode == DeleteMode::Graceful && !self.policy.grace.is_zero() {
             let grace = u32::try_from(self.policy.grace.as_secs()).unwrap_or(u32::MAX);
             if !self
-                .delete_one(pods, &self.pod.name, uid, Some(grace))
+                .delete_one(pods, "pod", &self.pod.name, uid, Some(grace))
                 .await
             {
                 return;
             }
             tokio::time::sleep(self.policy.grace).await;
         }
-        self.delete_one(pods, &self.pod.name, uid, Some(0)).await;
+        self.delete_one(pods, "pod", &self.pod.name, uid, Some(0))
+            .await;
     }
 
     /// Deletes `name` if it still has `uid`. Returns whether it may still exist.
-    async fn delete_one<K>(&self, api: &Api<K>, name: &str, uid: &str, grace: Option<u32>) -> bool
+    async fn delete_one<K>(
+        &self,
+        api: &Api<K>,
+        kind: &'static str,
+        name: &str,
+        uid: &str,
+        grace: Option<u32>,
+    ) -> bool
     where
         K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
-        let params = DeleteParams {
-            grace_period_seconds: grace,
-            preconditions: Some(Preconditions {
-                uid: Some(uid.to_owned()),
-                resource_version: None,
-            }),
-            ..DeleteParams::background()
-        };
-        match retry(&self.retry, "delete", || api.delete(name, &params)).await {
-            Ok(_) => {
-                tracing::debug!(namespace = %self.namespace, name, ?grace, "deleted");
-                true
+        match delete_by_uid(api, kind, name, uid, grace, &self.retry).await {
+            Ok(accepted) => {
+                tracing::debug!(namespace = %self.namespace, name, ?grace, accepted, "deleted");
+                accepted
             }
-            // 404: already gone. 409: the name now belongs to another object.
-            Err(failed) if matches!(crate::error::status_code(&failed.error), Some(404 | 409)) => {
-                false
-            }
-            Err(failed) => {
-                tracing::warn!(namespace = %self.namespace, name, error = %failed.error,
+            Err(error) => {
+                tracing::warn!(namespace = %self.namespace, name, %error,
                     "could not delete; the reaper will remove it after its expiry");
                 false
             }

@@ -13,6 +13,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio_util::task::TaskTracker;
 
 use crate::TransportError;
+use crate::bound::{REQUEST_TIMEOUT, bounded_client};
+use crate::error::BoxError;
 use crate::metrics::{CountingLayer, RequestCounter};
 use crate::worker::WorkerLocks;
 
@@ -28,6 +30,7 @@ use crate::worker::WorkerLocks;
 pub struct ClusterConnection {
     source: Source,
     context: Option<String>,
+    request_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Default)]
@@ -53,7 +56,7 @@ impl ClusterConnection {
     pub fn kubeconfig_file(path: impl Into<PathBuf>) -> Self {
         Self {
             source: Source::File(path.into()),
-            context: None,
+            ..Self::default()
         }
     }
 
@@ -66,11 +69,23 @@ impl ClusterConnection {
     pub fn inline_kubeconfig(yaml: impl Into<String>) -> Self {
         Self {
             source: Source::Inline(yaml.into()),
-            context: None,
+            ..Self::default()
         }
     }
 
+    /// Bounds every API request (default 30 s): the response must start
+    /// within it, and an ordinary response body may not stall longer. Watches,
+    /// log follows and exec sessions have their own bounds (see
+    /// `docs/transport.md`). A request that hits it counts as a transient
+    /// failure and is retried by the [`RetryPolicy`](crate::RetryPolicy).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
     /// Selects a context instead of the kubeconfig's current one.
+    #[must_use]
     pub fn context(mut self, context: impl Into<String>) -> Self {
         self.context = Some(context.into());
         self
@@ -97,32 +112,33 @@ impl ClusterConnection {
             context: self.context.clone(),
             ..KubeConfigOptions::default()
         };
-        let failed = |reason: String| TransportError::Connection {
+        let failed = |source: BoxError| TransportError::Connection {
             source_name: self.describe(),
-            reason,
+            source,
         };
         match &self.source {
             Source::Default if self.context.is_none() => kube::Config::infer()
                 .await
-                .map_err(|error| failed(error.to_string())),
+                .map_err(|error| failed(Box::new(error))),
             Source::Default => kube::Config::from_kubeconfig(&options)
                 .await
-                .map_err(|error| failed(error.to_string())),
+                .map_err(|error| failed(Box::new(error))),
             Source::File(path) => {
-                let parsed = Kubeconfig::read_from(path).map_err(|e| failed(e.to_string()))?;
+                let parsed = Kubeconfig::read_from(path).map_err(|e| failed(Box::new(e)))?;
                 kube::Config::from_custom_kubeconfig(parsed, &options)
                     .await
-                    .map_err(|e| failed(e.to_string()))
+                    .map_err(|e| failed(Box::new(e)))
             }
             Source::Inline(yaml) => {
-                // Parser errors quote the input; the input may hold tokens.
+                // Parser errors quote the input; the input may hold tokens, so
+                // only the first line of the message is kept (not the error).
                 let parsed = Kubeconfig::from_yaml(yaml).map_err(|e| {
                     let text = e.to_string();
-                    failed(text.lines().next().unwrap_or_default().to_owned())
+                    failed(text.lines().next().unwrap_or_default().into())
                 })?;
                 kube::Config::from_custom_kubeconfig(parsed, &options)
                     .await
-                    .map_err(|e| failed(e.to_string()))
+                    .map_err(|e| failed(Box::new(e)))
             }
         }
     }
@@ -147,13 +163,14 @@ impl ClusterConnection {
         let builder = kube::client::ClientBuilder::try_from(config).map_err(|error| {
             TransportError::Connection {
                 source_name: self.describe(),
-                reason: error.to_string(),
+                source: Box::new(error),
             }
         })?;
         let client = builder
             .with_layer(&CountingLayer::new(counter.clone()))
             .build();
-        Ok(Transport::assemble(client, counter))
+        let timeout = self.request_timeout.unwrap_or(REQUEST_TIMEOUT);
+        Ok(Transport::assemble(client, counter, timeout))
     }
 }
 
@@ -188,13 +205,15 @@ impl std::fmt::Debug for Transport {
 impl Transport {
     /// Wraps an existing client (e.g. one a test harness built). Requests are
     /// then counted per run only, not in [`total_requests`](Self::total_requests).
+    /// Every request through it is bounded by the default request timeout
+    /// (see [`ClusterConnection::request_timeout`]).
     pub fn from_client(client: kube::Client) -> Self {
-        Self::assemble(client, RequestCounter::default())
+        Self::assemble(client, RequestCounter::default(), REQUEST_TIMEOUT)
     }
 
-    fn assemble(client: kube::Client, requests: RequestCounter) -> Self {
+    fn assemble(client: kube::Client, requests: RequestCounter, timeout: Duration) -> Self {
         Self {
-            client,
+            client: bounded_client(client, timeout),
             requests,
             cleanups: TaskTracker::new(),
             workers: WorkerLocks::default(),

@@ -38,9 +38,7 @@ pub(crate) enum CreateFailure {
 /// A fresh random token (128 bits, hex).
 pub(crate) fn new_token() -> Result<String, TransportError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|error| TransportError::InvalidPod {
-        reason: format!("no OS randomness for the run token: {error}"),
-    })?;
+    getrandom::fill(&mut bytes).map_err(|source| TransportError::Randomness { source })?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

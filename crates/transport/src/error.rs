@@ -9,6 +9,12 @@
 
 use std::time::Duration;
 
+/// A boxed error cause (kept as the `source` of a [`TransportError`]).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`TransportError`] as the default error.
+pub type Result<T, E = TransportError> = std::result::Result<T, E>;
+
 /// Everything that can go wrong talking to the cluster.
 ///
 /// ```
@@ -21,16 +27,27 @@ use std::time::Duration;
 /// };
 /// assert!(error.to_string().contains("ErrImagePull"));
 /// assert!(error.is_pod_failure());
+/// assert!(!error.is_retryable()); // the image name has to change first
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The cluster connection settings could not be turned into a client.
-    #[error("cannot use {source_name} to reach the cluster: {reason}")]
+    #[error("cannot use {source_name} to reach the cluster: {source}")]
     Connection {
         /// Which settings were used (`kubeconfig file /path`, `inline kubeconfig`, …).
         source_name: String,
-        /// What was wrong with them.
-        reason: String,
+        /// What was wrong with them (never the text of an inline kubeconfig).
+        #[source]
+        source: BoxError,
+    },
+
+    /// The operating system could not provide randomness for a run token.
+    #[error("the operating system gave no randomness for the run token: {source}")]
+    Randomness {
+        /// The OS error.
+        #[source]
+        source: getrandom::Error,
     },
 
     /// The pod description handed to the transport is unusable.
@@ -160,14 +177,45 @@ pub enum TransportError {
     },
 
     /// The run's background task ended abnormally (panicked or was aborted).
-    #[error("the background task of pod {namespace}/{pod} ended abnormally: {reason}")]
+    #[error("the background task of pod {namespace}/{pod} ended abnormally: {source}")]
     TaskFailed {
         /// Namespace.
         namespace: String,
         /// Pod name.
         pod: String,
-        /// What happened.
-        reason: String,
+        /// The task's panic or cancellation.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
+    /// The pod finished, but the caller did not consume its log within the
+    /// drain timeout; the rest of the log was dropped (the run's objects are
+    /// deleted anyway). Read `take_logs()` concurrently with `wait()`.
+    #[error(
+        "the log of pod {namespace}/{pod} was not consumed within {timeout:?} after the pod finished; the rest was dropped (read the log concurrently with wait())"
+    )]
+    LogDrainTimeout {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// The drain timeout that expired.
+        timeout: Duration,
+    },
+
+    /// Reading the log broke off more often in a row than the follower
+    /// tolerates; the rest of the log is lost.
+    #[error("the log of pod {namespace}/{pod} broke off {reads} times in a row: {source}")]
+    LogBroken {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// Consecutive broken reads.
+        reads: u32,
+        /// The last read's error.
+        #[source]
+        source: std::io::Error,
     },
 
     /// Exec could not be set up within the exec setup timeout.
@@ -201,6 +249,9 @@ pub enum TransportError {
         pod: String,
         /// What failed.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
 }
 
@@ -224,21 +275,46 @@ impl TransportError {
                 | Self::ExecTimeout { .. }
         )
     }
+
+    /// The one classifier for "may trying again help?": `true` for failures
+    /// of the infrastructure that usually pass (throttling, server errors,
+    /// broken connections and request timeouts that outlasted the retries,
+    /// a busy node that did not start the pod in time, a pod deleted by
+    /// someone else, a broken exec session or log stream); `false` when
+    /// something has to change first (settings, image, RBAC, the spec, a
+    /// timeout that was too short for the work).
+    ///
+    /// ```
+    /// use agentpod_transport::TransportError;
+    /// use std::time::Duration;
+    /// let slow_node = TransportError::StartTimeout {
+    ///     namespace: "agents".into(),
+    ///     pod: "run-1".into(),
+    ///     timeout: Duration::from_secs(120),
+    ///     last_state: "Pending, ContainerCreating".into(),
+    /// };
+    /// assert!(slow_node.is_retryable());
+    /// let bad_spec = TransportError::InvalidPod { reason: "the pod has no name".into() };
+    /// assert!(!bad_spec.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::RetriesExhausted { .. }
+            | Self::StartTimeout { .. }
+            | Self::PodVanished { .. }
+            | Self::ExecSetupTimeout { .. }
+            | Self::Exec { .. }
+            | Self::LogBroken { .. } => true,
+            Self::Api { source, .. } => is_transient(source),
+            _ => false,
+        }
+    }
 }
 
-/// True for errors worth retrying: throttling (429), server errors (5xx) and
-/// connection-level failures. Everything else (400, 403, 404, 409, 422) is an
-/// answer, not an accident.
-///
-/// ```
-/// use agentpod_transport::is_transient;
-/// use kube::core::Status;
-/// let throttled = kube::Error::Api(Box::new(Status { code: 429, ..Status::failure("slow down", "TooManyRequests") }));
-/// assert!(is_transient(&throttled));
-/// let conflict = kube::Error::Api(Box::new(Status { code: 409, ..Status::failure("exists", "AlreadyExists") }));
-/// assert!(!is_transient(&conflict));
-/// ```
-pub fn is_transient(error: &kube::Error) -> bool {
+/// True for client errors worth retrying at once: throttling (429), server
+/// errors (5xx), connection-level failures and request timeouts. Everything
+/// else (400, 403, 404, 409, 422) is an answer, not an accident.
+pub(crate) fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => status.code == 429 || (500..600).contains(&status.code),
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
@@ -251,5 +327,46 @@ pub(crate) fn status_code(error: &kube::Error) -> Option<u16> {
     match error {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(Status {
+            code,
+            ..Status::failure("scripted", "Scripted")
+        }))
+    }
+
+    #[test]
+    fn transient_means_throttled_server_error_or_connection() {
+        assert!(is_transient(&api(429)));
+        assert!(is_transient(&api(503)));
+        assert!(!is_transient(&api(409)));
+        assert!(!is_transient(&api(403)));
+    }
+
+    #[test]
+    fn retryable_follows_the_cause() {
+        let api_error = |code| TransportError::Api {
+            action: "create",
+            kind: "pod",
+            namespace: "ns".into(),
+            name: "p".into(),
+            source: Box::new(api(code)),
+        };
+        assert!(!api_error(403).is_retryable());
+        assert!(api_error(503).is_retryable());
+        let cannot = TransportError::CannotStart {
+            namespace: "ns".into(),
+            pod: "p".into(),
+            reason: "ErrImagePull".into(),
+            message: "not found".into(),
+        };
+        assert!(!cannot.is_retryable());
     }
 }

@@ -163,6 +163,7 @@ impl Transport {
             namespace: namespace.to_owned(),
             pod: pod.to_owned(),
             reason,
+            source: None,
         };
         let api: Api<Pod> = Api::namespaced(self.client(), namespace);
         let params = AttachParams {

@@ -68,11 +68,32 @@ impl ExitStatus {
         self.pod_reason.as_deref() == Some("Evicted")
     }
 
-    /// The exit status of `container` if the pod reached a terminal phase.
-    pub(crate) fn of_finished_pod(pod: &Pod, container: &str) -> Option<ExitStatus> {
+    /// The exit status of `container` once the run is over: the pod reached
+    /// a terminal phase, or `container` terminated for good while other
+    /// containers (sidecars such as a mesh proxy) may still run.
+    ///
+    /// "For good" depends on the pod's `restartPolicy`: `Never` (the default
+    /// of a run), or `OnFailure` with exit code 0. A worker's container
+    /// (`Always`) is restarted by the kubelet, so it is not over.
+    pub(crate) fn of_ended(pod: &Pod, container: &str) -> Option<ExitStatus> {
         let status = pod.status.as_ref()?;
-        if !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
-            return None;
+        let terminal = matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"));
+        if !terminal {
+            let current = status
+                .container_statuses
+                .iter()
+                .flatten()
+                .find(|s| s.name == container)
+                .and_then(|s| s.state.as_ref()?.terminated.as_ref())?;
+            let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+            let over = match policy {
+                Some("Never") => true,
+                Some("OnFailure") => current.exit_code == 0,
+                _ => false,
+            };
+            if !over {
+                return None;
+            }
         }
         let mut exit = ExitStatus {
             pod_reason: status.reason.clone(),
@@ -138,7 +159,7 @@ mod tests {
     #[test]
     fn running_pod_has_no_exit_status() {
         let p = pod(serde_json::json!({"status": {"phase": "Running"}}));
-        assert_eq!(ExitStatus::of_finished_pod(&p, "c"), None);
+        assert_eq!(ExitStatus::of_ended(&p, "c"), None);
     }
 
     #[test]
@@ -152,7 +173,7 @@ mod tests {
                  "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "message": "limit 16Mi"}}}
             ]
         }}));
-        let exit = ExitStatus::of_finished_pod(&p, "c").unwrap();
+        let exit = ExitStatus::of_ended(&p, "c").unwrap();
         assert_eq!(exit.code, Some(137));
         assert!(exit.oom_killed());
         assert_eq!(exit.message.as_deref(), Some("limit 16Mi"));
@@ -165,7 +186,7 @@ mod tests {
             "phase": "Failed", "reason": "DeadlineExceeded",
             "message": "Pod was active on the node longer than the specified deadline"
         }}));
-        let exit = ExitStatus::of_finished_pod(&p, "c").unwrap();
+        let exit = ExitStatus::of_ended(&p, "c").unwrap();
         assert_eq!(exit.code, None);
         assert!(exit.deadline_exceeded());
         assert!(!exit.success());
@@ -183,7 +204,7 @@ mod tests {
                 "state": {"waiting": {"reason": "x"}},
                 "lastState": {"terminated": {"exitCode": 0}}}]
         }}));
-        let exit = ExitStatus::of_finished_pod(&p, "c").unwrap();
+        let exit = ExitStatus::of_ended(&p, "c").unwrap();
         assert!(exit.evicted());
         assert_eq!(exit.code, Some(0));
         assert!(!exit.success());

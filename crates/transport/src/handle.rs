@@ -162,10 +162,10 @@ impl RunHandle {
         let (namespace, pod) = (self.namespace.clone(), self.pod.clone());
         match (&mut self.task).await {
             Ok(result) => result,
-            Err(join) => Err(TransportError::TaskFailed {
+            Err(source) => Err(TransportError::TaskFailed {
                 namespace,
                 pod,
-                reason: join.to_string(),
+                source,
             }),
         }
     }

@@ -40,6 +40,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bound;
 mod cleanup;
 mod connection;
 mod create;
@@ -60,14 +61,13 @@ mod worker;
 
 pub use cleanup::CleanupPolicy;
 pub use connection::{ClusterConnection, Transport};
-pub use error::{TransportError, is_transient};
-pub use exec::{EXEC_WRAPPER, ExecOutput, ExecRequest};
+pub use error::{BoxError, Result, TransportError};
+pub use exec::{ExecOutput, ExecRequest};
 pub use exit::ExitStatus;
 pub use handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
-pub use logs::{CHUNK_BYTES, LogStream, LogSummary};
-pub use metrics::{CountingLayer, CountingService, RequestCounter};
+pub use logs::{LogStream, LogSummary};
 pub use options::{NameConflict, RunOptions};
-pub use progress::{FATAL_WAITING_REASONS, PendingReason};
+pub use progress::PendingReason;
 pub use reaper::{ReapReport, Reaper};
 pub use retry::RetryPolicy;
 pub use start::StartPolicy;

@@ -1,6 +1,6 @@
 //! Following a container's log with bounded memory and an exact tail.
 //!
-//! Memory: chunks of at most [`CHUNK_BYTES`] go through a channel of
+//! Memory: chunks of at most [`LogStream::MAX_CHUNK_BYTES`] go through a channel of
 //! `capacity` slots. When the consumer is slow, the channel fills, we stop
 //! reading the HTTP body, TCP backpressure reaches the kubelet, and nothing
 //! piles up in between: at most `capacity × CHUNK_BYTES` plus one read buffer.
@@ -33,7 +33,7 @@ use crate::TransportError;
 use crate::error::is_transient;
 
 /// Largest chunk handed to the consumer.
-pub const CHUNK_BYTES: usize = 64 * 1024;
+const CHUNK_BYTES: usize = 64 * 1024;
 
 /// How long to wait, after a follow ended, for the watch to report the
 /// container as terminated before treating the end as a disconnect.
@@ -54,6 +54,11 @@ impl std::fmt::Debug for LogStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogStream").finish_non_exhaustive()
     }
+}
+
+impl LogStream {
+    /// Largest chunk the stream yields (64 KiB).
+    pub const MAX_CHUNK_BYTES: usize = CHUNK_BYTES;
 }
 
 impl Stream for LogStream {

@@ -18,18 +18,12 @@ use http::{Request, Response};
 use kube::client::Body;
 
 /// A shared, cheap-to-clone request counter.
-///
-/// ```
-/// use agentpod_transport::RequestCounter;
-/// let counter = RequestCounter::default();
-/// assert_eq!(counter.get(), 0);
-/// ```
 #[derive(Debug, Clone, Default)]
-pub struct RequestCounter(Arc<AtomicU64>);
+pub(crate) struct RequestCounter(Arc<AtomicU64>);
 
 impl RequestCounter {
     /// Requests sent so far.
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 
@@ -39,20 +33,14 @@ impl RequestCounter {
 }
 
 /// Tower layer that counts every request passing through it.
-///
-/// ```
-/// use agentpod_transport::{CountingLayer, RequestCounter};
-/// let counter = RequestCounter::default();
-/// let _layer = CountingLayer::new(counter.clone());
-/// ```
 #[derive(Debug, Clone)]
-pub struct CountingLayer {
+pub(crate) struct CountingLayer {
     counter: RequestCounter,
 }
 
 impl CountingLayer {
     /// A layer adding to `counter`.
-    pub fn new(counter: RequestCounter) -> Self {
+    pub(crate) fn new(counter: RequestCounter) -> Self {
         Self { counter }
     }
 }
@@ -70,7 +58,7 @@ impl<S> tower::Layer<S> for CountingLayer {
 
 /// The service produced by [`CountingLayer`].
 #[derive(Debug, Clone)]
-pub struct CountingService<S> {
+pub(crate) struct CountingService<S> {
     inner: S,
     counter: RequestCounter,
 }

@@ -2,20 +2,20 @@
 
 use std::time::Duration;
 
-use crate::{CleanupPolicy, RetryPolicy, StartPolicy};
+use crate::{CleanupPolicy, StartPolicy};
 
 /// Slack added on top of start + run timeout for the pod's
 /// `activeDeadlineSeconds`, so that our client-side timeout fires first and
 /// the server-side one only when the client is gone.
 pub(crate) const DEADLINE_SLACK: Duration = Duration::from_secs(30);
 
+/// Largest `activeDeadlineSeconds` the API server accepts (validation allows
+/// 1 ..= 2^32 - 1); an "infinite" run gets this (about 136 years).
+pub(crate) const MAX_ACTIVE_DEADLINE_SECONDS: i64 = u32::MAX as i64;
+
 /// What to do when the pod name is already taken by an object that is not ours.
-///
-/// ```
-/// use agentpod_transport::NameConflict;
-/// assert_eq!(NameConflict::default(), NameConflict::Regenerate { attempts: 3 });
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NameConflict {
     /// Fail with [`TransportError::NameConflict`](crate::TransportError::NameConflict).
     Fail,
@@ -29,6 +29,7 @@ pub enum NameConflict {
 }
 
 impl Default for NameConflict {
+    /// `Regenerate { attempts: 3 }`.
     fn default() -> Self {
         Self::Regenerate { attempts: 3 }
     }
@@ -36,30 +37,59 @@ impl Default for NameConflict {
 
 /// Settings of one ephemeral run.
 ///
+/// A long agent task on a cluster where images are big: a generous start,
+/// a half-hour run, and only the log summary kept in memory by the caller:
+///
 /// ```
-/// use agentpod_transport::RunOptions;
+/// use agentpod_transport::{RunOptions, StartPolicy};
 /// use std::time::Duration;
 /// let options = RunOptions::default()
-///     .start_timeout(Duration::from_secs(60))
-///     .run_timeout(Duration::from_secs(600));
-/// assert_eq!(options.active_deadline_seconds(), 60 + 600 + 30);
+///     .start(StartPolicy::default().start_timeout(Duration::from_secs(300)))
+///     .run_timeout(Duration::from_secs(1800))
+///     .container("claude-code");
+/// // The kubelet's own deadline is start + run + 30 s of slack.
+/// assert_eq!(options.active_deadline_seconds(), 300 + 1800 + 30);
+/// // "No limit" is accepted everywhere and never overflows.
+/// let unbounded = RunOptions::default().run_timeout(Duration::MAX);
+/// assert_eq!(unbounded.active_deadline_seconds(), i64::from(u32::MAX));
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RunOptions {
-    pub(crate) start: StartPolicy,
-    pub(crate) run_timeout: Duration,
-    pub(crate) container: Option<String>,
-    pub(crate) follow_logs: bool,
-    pub(crate) log_buffer_chunks: usize,
-    pub(crate) name_conflict: NameConflict,
-    pub(crate) cleanup: CleanupPolicy,
-    pub(crate) expiry_margin: Duration,
+    /// The start phase: start timeout, fail-fast graces, retry of API calls.
+    pub start: StartPolicy,
+    /// Longest time the container may run, from when it is seen running.
+    /// `Duration::MAX` means no limit.
+    pub run_timeout: Duration,
+    /// Container whose exit status and log count (default: the pod's first
+    /// container). The run ends when this container ends, even if other
+    /// containers (sidecars) still run.
+    pub container: Option<String>,
+    /// Whether to follow the container's log.
+    pub follow_logs: bool,
+    /// Log chunks (of at most 64 KiB) buffered between the cluster and a slow
+    /// consumer (at least 1).
+    pub log_buffer_chunks: usize,
+    /// After the container ended, how long the run waits for the rest of the
+    /// log to be read from the cluster *and consumed* before it deletes the
+    /// pod anyway. See "Consuming logs and `wait()`" in `docs/transport.md`.
+    pub log_drain_timeout: Duration,
+    /// What to do when the pod's name is taken.
+    pub name_conflict: NameConflict,
+    /// How the pod and its Secrets are deleted.
+    pub cleanup: CleanupPolicy,
+    /// Extra time after the longest possible run before the reaper may delete
+    /// the objects (covers a slow cleanup of ours).
+    pub expiry_margin: Duration,
 }
 
 impl Default for RunOptions {
-    /// Start timeout 120 s, run timeout 300 s, image errors fail at once,
-    /// Unschedulable after 10 s, logs followed through 8 chunks of 64 KiB,
-    /// expiry 10 min after the run could at most have ended.
+    /// The default [`StartPolicy`] (start timeout 120 s, image errors fail at
+    /// once, Unschedulable after 10 s), run timeout 300 s, the first
+    /// container, logs followed through 8 chunks of 64 KiB and drained for at
+    /// most 60 s after the end, `NameConflict::Regenerate { attempts: 3 }`,
+    /// the default [`CleanupPolicy`], expiry 10 min after the run could at
+    /// most have ended.
     fn default() -> Self {
         Self {
             start: StartPolicy::default(),
@@ -67,6 +97,7 @@ impl Default for RunOptions {
             container: None,
             follow_logs: true,
             log_buffer_chunks: 8,
+            log_drain_timeout: Duration::from_secs(60),
             name_conflict: NameConflict::default(),
             cleanup: CleanupPolicy::default(),
             expiry_margin: Duration::from_secs(600),
@@ -75,90 +106,109 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
-    /// All start-phase settings at once (timeout, fail-fast graces, retry).
-    pub fn start_policy(mut self, policy: StartPolicy) -> Self {
+    /// Sets [`start`](Self::start).
+    #[must_use]
+    pub fn start(mut self, policy: StartPolicy) -> Self {
         self.start = policy;
         self
     }
 
-    /// Longest time from create until the container runs; see
-    /// [`StartPolicy::start_timeout`].
-    pub fn start_timeout(mut self, timeout: Duration) -> Self {
-        self.start = self.start.start_timeout(timeout);
-        self
-    }
-
-    /// Longest time the container may run.
+    /// Sets [`run_timeout`](Self::run_timeout).
+    #[must_use]
     pub fn run_timeout(mut self, timeout: Duration) -> Self {
         self.run_timeout = timeout;
         self
     }
 
-    /// See [`StartPolicy::image_error_grace`].
-    pub fn image_error_grace(mut self, grace: Duration) -> Self {
-        self.start = self.start.image_error_grace(grace);
-        self
-    }
-
-    /// See [`StartPolicy::unschedulable_grace`].
-    pub fn unschedulable_grace(mut self, grace: Duration) -> Self {
-        self.start = self.start.unschedulable_grace(grace);
-        self
-    }
-
-    /// Container whose exit status and log count (default: the first one).
+    /// Sets [`container`](Self::container).
+    #[must_use]
     pub fn container(mut self, name: impl Into<String>) -> Self {
         self.container = Some(name.into());
         self
     }
 
-    /// Whether to follow the container's log (default `true`).
+    /// Sets [`follow_logs`](Self::follow_logs).
+    #[must_use]
     pub fn follow_logs(mut self, follow: bool) -> Self {
         self.follow_logs = follow;
         self
     }
 
-    /// Log chunks buffered between the cluster and a slow consumer.
+    /// Sets [`log_buffer_chunks`](Self::log_buffer_chunks) (at least 1).
+    #[must_use]
     pub fn log_buffer_chunks(mut self, chunks: usize) -> Self {
         self.log_buffer_chunks = chunks.max(1);
         self
     }
 
-    /// What to do when the pod's name is taken.
+    /// Sets [`log_drain_timeout`](Self::log_drain_timeout).
+    #[must_use]
+    pub fn log_drain_timeout(mut self, timeout: Duration) -> Self {
+        self.log_drain_timeout = timeout;
+        self
+    }
+
+    /// Sets [`name_conflict`](Self::name_conflict).
+    #[must_use]
     pub fn name_conflict(mut self, strategy: NameConflict) -> Self {
         self.name_conflict = strategy;
         self
     }
 
-    /// Retry policy for transient API failures; see [`StartPolicy::retry`].
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.start = self.start.retry(policy);
-        self
-    }
-
-    /// How the pod and its Secrets are deleted.
+    /// Sets [`cleanup`](Self::cleanup).
+    #[must_use]
     pub fn cleanup(mut self, policy: CleanupPolicy) -> Self {
         self.cleanup = policy;
         self
     }
 
-    /// Extra time after the longest possible run before the reaper may delete
-    /// the objects (covers a slow cleanup of ours).
+    /// Sets [`expiry_margin`](Self::expiry_margin).
+    #[must_use]
     pub fn expiry_margin(mut self, margin: Duration) -> Self {
         self.expiry_margin = margin;
         self
     }
 
     /// The `activeDeadlineSeconds` stamped on the pod: start + run timeout +
-    /// 30 s, rounded up to whole seconds.
+    /// 30 s, rounded up to whole seconds, at most 2^32 - 1 (the API's limit).
     pub fn active_deadline_seconds(&self) -> i64 {
-        let total = self.start.start_timeout + self.run_timeout + DEADLINE_SLACK;
-        let seconds = total.as_secs() + u64::from(total.subsec_nanos() > 0);
-        i64::try_from(seconds).unwrap_or(i64::MAX)
+        let total = self.longest_run();
+        let seconds = total
+            .as_secs()
+            .saturating_add(u64::from(total.subsec_nanos() > 0));
+        i64::try_from(seconds)
+            .unwrap_or(i64::MAX)
+            .min(MAX_ACTIVE_DEADLINE_SECONDS)
+    }
+
+    /// Start + run timeout + slack: the longest a run can take.
+    pub(crate) fn longest_run(&self) -> Duration {
+        self.start
+            .start_timeout
+            .saturating_add(self.run_timeout)
+            .saturating_add(DEADLINE_SLACK)
     }
 
     /// Time until the reaper may delete the run's objects, from creation.
     pub(crate) fn expiry_after(&self) -> Duration {
-        self.start.start_timeout + self.run_timeout + DEADLINE_SLACK + self.expiry_margin
+        self.longest_run().saturating_add(self.expiry_margin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infinite_timeouts_saturate() {
+        let options = RunOptions::default()
+            .start(StartPolicy::default().start_timeout(Duration::MAX))
+            .run_timeout(Duration::MAX)
+            .expiry_margin(Duration::MAX);
+        assert_eq!(
+            options.active_deadline_seconds(),
+            MAX_ACTIVE_DEADLINE_SECONDS
+        );
+        assert_eq!(options.expiry_after(), Duration::MAX);
     }
 }

@@ -13,7 +13,9 @@ use crate::{ExitStatus, TransportError};
 /// changing something (image name, registry credentials, config, command).
 ///
 /// `CrashLoopBackOff` only occurs with `restartPolicy: Always` (worker pods).
-pub const FATAL_WAITING_REASONS: [&str; 8] = [
+/// `CreateContainerConfigError` is fatal only when its message is not a
+/// kubelet sync delay (see [`is_sync_delay`]).
+pub(crate) const FATAL_WAITING_REASONS: [&str; 8] = [
     "ErrImagePull",
     "ImagePullBackOff",
     "InvalidImageName",
@@ -73,6 +75,31 @@ pub(crate) enum Progress {
     Finished(ExitStatus),
 }
 
+impl std::fmt::Display for Progress {
+    /// The words errors use for the last state seen (`last_state`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pending(reason) => write!(f, "Pending, {reason}"),
+            Self::Running => f.write_str("Running"),
+            Self::Finished(exit) => write!(f, "Finished, {exit}"),
+        }
+    }
+}
+
+/// Kubelet messages of `CreateContainerConfigError` that mean "not yet", not
+/// "never": the kubelet's Secret/ConfigMap cache had not synced when the
+/// container was created (seen under load: `failed to sync secret cache:
+/// timed out waiting for the condition`). The kubelet retries by itself, so
+/// the start waits for it within its start timeout. A missing Secret or key
+/// (`secret "x" not found`, `couldn't find key K in Secret ns/x`) is fatal.
+pub(crate) fn is_sync_delay(reason: &str, message: &str) -> bool {
+    reason == "CreateContainerConfigError"
+        && (message.contains("failed to sync")
+            || message.contains("timed out waiting for the condition"))
+        && !message.contains("not found")
+        && !message.contains("couldn't find key")
+}
+
 /// A waiting reason that will not resolve by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Blocker {
@@ -104,7 +131,7 @@ impl Blocker {
 impl Progress {
     /// Classifies `pod`, looking at `container` for running and exit state.
     pub(crate) fn of(pod: &Pod, container: &str) -> Progress {
-        if let Some(exit) = ExitStatus::of_finished_pod(pod, container) {
+        if let Some(exit) = ExitStatus::of_ended(pod, container) {
             return Progress::Finished(exit);
         }
         let Some(status) = pod.status.as_ref() else {
@@ -142,12 +169,13 @@ pub(crate) fn blocker(pod: &Pod) -> Option<Blocker> {
     all_statuses(pod).find_map(|status| {
         let waiting = status.state.as_ref()?.waiting.as_ref()?;
         let reason = waiting.reason.as_deref()?;
-        FATAL_WAITING_REASONS
-            .contains(&reason)
-            .then(|| Blocker::Container {
+        let message = waiting.message.as_deref().unwrap_or_default();
+        (FATAL_WAITING_REASONS.contains(&reason) && !is_sync_delay(reason, message)).then(|| {
+            Blocker::Container {
                 reason: reason.to_owned(),
-                message: waiting.message.clone().unwrap_or_default(),
-            })
+                message: message.to_owned(),
+            }
+        })
     })
 }
 
@@ -259,6 +287,68 @@ mod tests {
             Progress::of(&creating, "c"),
             Progress::Pending(PendingReason::ContainerCreating)
         );
+    }
+
+    #[test]
+    fn a_secret_cache_delay_waits_a_missing_secret_or_key_fails() {
+        let delay = pod(waiting(
+            "CreateContainerConfigError",
+            "failed to sync secret cache: timed out waiting for the condition",
+        ));
+        assert_eq!(blocker(&delay), None, "the kubelet retries by itself");
+        assert!(matches!(
+            Progress::of(&delay, "c"),
+            Progress::Pending(PendingReason::Waiting { .. })
+        ));
+        for message in [
+            "secret \"run-1-inputs\" not found",
+            "couldn't find key ANTHROPIC_API_KEY in Secret agents/run-1-inputs",
+        ] {
+            let missing = pod(waiting("CreateContainerConfigError", message));
+            assert_eq!(
+                blocker(&missing),
+                Some(Blocker::Container {
+                    reason: "CreateContainerConfigError".into(),
+                    message: message.into()
+                }),
+                "{message}"
+            );
+        }
+        let error = Blocker::Container {
+            reason: "CreateContainerConfigError".into(),
+            message: "couldn't find key K in Secret agents/run-1-inputs".into(),
+        }
+        .into_error("agents", "run-1")
+        .to_string();
+        assert!(
+            error.contains("agents/run-1-inputs") && error.contains("key K"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_finished_agent_container_ends_the_run_while_a_sidecar_runs() {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "c", "image": "i"}, {"name": "proxy", "image": "i"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "c", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+                 "state": {"terminated": {"exitCode": 7, "reason": "Error"}}},
+                {"name": "proxy", "ready": true, "restartCount": 0, "image": "i", "imageID": "",
+                 "state": {"running": {}}}]}}))
+        .unwrap();
+        assert!(
+            matches!(Progress::of(&p, "c"), Progress::Finished(e) if e.code == Some(7)),
+            "{:?}",
+            Progress::of(&p, "c")
+        );
+        // A worker container (restartPolicy Always) that ended will restart.
+        let mut always = p.clone();
+        if let Some(spec) = always.spec.as_mut() {
+            spec.restart_policy = Some("Always".into());
+        }
+        assert_eq!(Progress::of(&always, "c"), Progress::Running);
+        assert_eq!(Progress::of(&p, "proxy"), Progress::Running);
     }
 
     #[test]

@@ -21,11 +21,11 @@ use agentpod_podspec::expiry::parse_expires_at;
 use agentpod_podspec::labels::{EXPIRES_AT_ANNOTATION, MANAGED_SELECTOR};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, Preconditions};
+use kube::api::ListParams;
 use kube::{Api, Resource};
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::error::status_code;
+use crate::cleanup::delete_by_uid;
 use crate::retry::retry;
 use crate::{RetryPolicy, Transport, TransportError};
 
@@ -138,7 +138,7 @@ impl Reaper {
                 Verdict::Keep => {}
                 Verdict::Unparseable => report.skipped_unparseable.push(id),
                 Verdict::Expired | Verdict::KilledByCluster => {
-                    if self.delete(&pod.metadata).await? {
+                    if self.delete_listed::<Pod>("pod", &pod.metadata).await? {
                         report.deleted_pods.push(id);
                     }
                 }
@@ -154,7 +154,10 @@ impl Reaper {
                 Verdict::Keep | Verdict::KilledByCluster => {}
                 Verdict::Unparseable => report.skipped_unparseable.push(id),
                 Verdict::Expired => {
-                    if self.delete_secret(&secret.metadata).await? {
+                    if self
+                        .delete_listed::<Secret>("secret", &secret.metadata)
+                        .await?
+                    {
                         report.deleted_secrets.push(id);
                     }
                 }
@@ -181,46 +184,25 @@ impl Reaper {
         }))
     }
 
-    async fn delete(&self, meta: &ObjectMeta) -> Result<bool, TransportError> {
-        let namespace = meta.namespace.clone().unwrap_or_default();
-        let pods: Api<Pod> = Api::namespaced(self.transport.client(), &namespace);
-        self.delete_with(&pods, "pod", meta).await
-    }
-
-    async fn delete_secret(&self, meta: &ObjectMeta) -> Result<bool, TransportError> {
-        let namespace = meta.namespace.clone().unwrap_or_default();
-        let secrets: Api<Secret> = Api::namespaced(self.transport.client(), &namespace);
-        self.delete_with(&secrets, "secret", meta).await
-    }
-
-    async fn delete_with<K>(
+    /// Deletes a listed object by its UID (forcibly: its time is up).
+    async fn delete_listed<K>(
         &self,
-        api: &Api<K>,
         kind: &'static str,
         meta: &ObjectMeta,
     ) -> Result<bool, TransportError>
     where
-        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
     {
-        let name = meta.name.clone().unwrap_or_default();
-        let params = DeleteParams {
-            grace_period_seconds: Some(0),
-            preconditions: Some(Preconditions {
-                uid: meta.uid.clone(),
-                resource_version: None,
-            }),
-            ..DeleteParams::background()
+        let namespace = meta.namespace.as_deref().unwrap_or_default();
+        let api: Api<K> = Api::namespaced(self.transport.client(), namespace);
+        let (Some(name), Some(uid)) = (meta.name.as_deref(), meta.uid.as_deref()) else {
+            return Ok(false);
         };
-        match retry(&self.retry, "reap", || api.delete(&name, &params)).await {
-            Ok(_) => Ok(true),
-            Err(failed) if matches!(status_code(&failed.error), Some(404 | 409)) => Ok(false),
-            Err(failed) => Err(failed.into_error(
-                "delete",
-                kind,
-                meta.namespace.as_deref().unwrap_or_default(),
-                &name,
-            )),
-        }
+        delete_by_uid(&api, kind, name, uid, Some(0), &self.retry).await
     }
 }
 

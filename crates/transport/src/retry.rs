@@ -12,64 +12,86 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 
 use crate::TransportError;
+use crate::bound::RequestTimedOut;
 use crate::error::is_transient;
 
 /// How often and how patiently a transient failure (429, 5xx, connection
-/// error) is retried.
+/// error, request timeout) is retried.
+///
+/// A patient policy for a busy API server, handed to a run through its
+/// [`StartPolicy`](crate::StartPolicy):
 ///
 /// ```
-/// use agentpod_transport::RetryPolicy;
+/// use agentpod_transport::{RetryPolicy, RunOptions, StartPolicy};
 /// use std::time::Duration;
-/// let patient = RetryPolicy::default().attempts(8).max_delay(Duration::from_secs(10));
-/// assert_eq!(patient.max_attempts(), 8);
+/// let patient = RetryPolicy::default()
+///     .attempts(8)
+///     .max_delay(Duration::from_secs(10))
+///     .attempt_timeout(Duration::from_secs(60));
+/// let options = RunOptions::default().start(StartPolicy::default().retry(patient));
+/// assert_eq!(options.start.retry.attempts, 8);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RetryPolicy {
-    attempts: usize,
-    min_delay: Duration,
-    max_delay: Duration,
+    /// Total attempts including the first (at least 1).
+    pub attempts: usize,
+    /// Delay before the first retry.
+    pub min_delay: Duration,
+    /// Longest delay between two attempts.
+    pub max_delay: Duration,
+    /// Longest time one attempt may take, response body included; an attempt
+    /// that takes longer counts as a transient failure and is retried.
+    pub attempt_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 6 attempts, 200 ms doubling up to 5 s (about 11 s of waiting in all).
+    /// 6 attempts, 200 ms doubling up to 5 s (about 11 s of waiting in all),
+    /// 30 s per attempt.
     fn default() -> Self {
         Self {
             attempts: 6,
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl RetryPolicy {
-    /// Total attempts including the first (at least 1).
+    /// Sets [`attempts`](Self::attempts) (at least 1).
+    #[must_use]
     pub fn attempts(mut self, attempts: usize) -> Self {
         self.attempts = attempts.max(1);
         self
     }
 
-    /// Delay before the first retry.
+    /// Sets [`min_delay`](Self::min_delay).
+    #[must_use]
     pub fn min_delay(mut self, delay: Duration) -> Self {
         self.min_delay = delay;
         self
     }
 
-    /// Longest delay between two attempts.
+    /// Sets [`max_delay`](Self::max_delay).
+    #[must_use]
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self
     }
 
-    /// Total attempts including the first.
-    pub fn max_attempts(&self) -> usize {
-        self.attempts
+    /// Sets [`attempt_timeout`](Self::attempt_timeout).
+    #[must_use]
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
     }
 
     fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.attempts.saturating_sub(1))
+            .with_max_delay(self.max_delay.max(self.min_delay))
+            .with_max_times(self.attempts.max(1).saturating_sub(1))
             .with_jitter()
     }
 }
@@ -120,9 +142,19 @@ where
 {
     let attempts = AtomicUsize::new(0);
     let mut call = call;
+    let timeout = policy.attempt_timeout;
     let counted = || {
         attempts.fetch_add(1, Ordering::Relaxed);
-        call()
+        let attempt = call();
+        async move {
+            match tokio::time::timeout(timeout, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(kube::Error::Service(Box::new(RequestTimedOut {
+                    timeout,
+                    what: "the attempt took too long",
+                }))),
+            }
+        }
     };
     counted
         .retry(policy.backoff())

@@ -21,7 +21,8 @@ use crate::create::{Bounds, CreateFailure, create_all, new_token, stamp};
 use crate::handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
 use crate::logs::{LogFollower, LogSummary, channel};
 use crate::metrics::{RequestCounter, scoped_client};
-use crate::progress::{Blocker, Progress, blocker};
+use crate::progress::Progress;
+use crate::start::{StartWait, Started, deadline_after};
 use crate::watch::{PodUpdate, PodWatch};
 use crate::{ExitStatus, NameConflict, RunOptions, Transport, TransportError};
 
@@ -115,7 +116,7 @@ impl Transport {
             let token = new_token()?;
             let bounds = Bounds {
                 active_deadline_seconds: options.active_deadline_seconds(),
-                expires_at: SystemTime::now() + options.expiry_after(),
+                expires_at: expiry_from(SystemTime::now(), options.expiry_after()),
             };
             stamp(&mut rendered, &token, Some(&bounds))?;
             let target = CleanupTarget::for_rendered(
@@ -154,6 +155,13 @@ impl Transport {
             }
         }
     }
+}
+
+/// `now + after`, capped a century ahead (an "infinite" run never expires in
+/// practice, and the annotation stays a valid timestamp).
+fn expiry_from(now: SystemTime, after: Duration) -> SystemTime {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(after.min(CENTURY)).unwrap_or(now)
 }
 
 fn validate(rendered: &RenderedPod) -> Result<(), TransportError> {
@@ -253,81 +261,71 @@ impl Driver {
         }
     }
 
-    async fn watch_until_finished(&mut self, mut pod: Pod) -> Result<Finished, TransportError> {
+    async fn watch_until_finished(&mut self, pod: Pod) -> Result<Finished, TransportError> {
         let version = pod.metadata.resource_version.clone().unwrap_or_default();
         let mut watch = PodWatch::new(self.api.clone(), &self.namespace, &self.pod_name, &version);
         let (terminated, terminated_rx) = watch::channel(false);
-        let start_deadline = self.started + self.options.start.start_timeout;
-        let mut run_deadline: Option<Instant> = None;
-        let mut running_since: Option<Instant> = None;
+        let api = self.api.clone();
+        let (namespace, pod_name, container) = (
+            self.namespace.clone(),
+            self.pod_name.clone(),
+            self.container.clone(),
+        );
+        let start = self.options.start.clone();
         let mut last: Option<Progress> = None;
-        let mut blocked: Option<(Instant, Blocker)> = None;
+        let started = StartWait {
+            api: &api,
+            watch: &mut watch,
+            namespace: &namespace,
+            pod: &pod_name,
+            container: &container,
+            policy: &start,
+            deadline: deadline_after(self.started, start.start_timeout),
+        }
+        .run(pod, |progress| {
+            self.on_change(progress);
+            last = Some(progress.clone());
+        })
+        .await?;
+        let mut pod = match started {
+            Started::Running(pod) | Started::Finished(pod) => *pod,
+            Started::Gone(progress) => return Err(self.vanished(&progress)),
+        };
+        let mut running_since: Option<Instant> = None;
+        let mut run_deadline: Option<Instant> = None;
         let mut logs: Option<AbortOnDropHandle<LogSummary>> = None;
         loop {
             let progress = Progress::of(&pod, &self.container);
             if last.as_ref() != Some(&progress) {
-                // A container that ran between two snapshots still ran:
-                // report Running before its end so the event order holds.
-                if let Progress::Finished(exit) = &progress
-                    && exit.code.is_some()
-                    && !matches!(
-                        exit.reason.as_deref(),
-                        Some("StartError" | "ContainerCannotRun")
-                    )
-                    && !self.ever_running
-                {
-                    self.ever_running = true;
-                    self.emit(&Progress::Running);
-                }
-                self.emit(&progress);
+                self.on_change(&progress);
                 last = Some(progress.clone());
             }
             let now = Instant::now();
-            match &progress {
-                Progress::Finished(exit) => {
-                    if logs.is_none() {
-                        logs = self.follow_logs(terminated_rx.clone());
-                    }
-                    let _ = terminated.send(true);
-                    return Ok(Finished {
-                        exit: exit.clone(),
-                        logs,
-                        terminated,
-                        timings: RunTimings {
-                            start: running_since.map(|at| at - self.started),
-                            run: running_since.map(|at| now - at),
-                            total: Duration::ZERO,
-                        },
-                        resyncs: watch.resyncs(),
-                    });
+            if let Progress::Finished(exit) = &progress {
+                if logs.is_none() {
+                    logs = self.follow_logs(terminated_rx.clone());
                 }
-                Progress::Running => {
-                    blocked = None;
-                    if run_deadline.is_none() {
-                        self.ever_running = true;
-                        running_since = Some(now);
-                        run_deadline = Some(now + self.options.run_timeout);
-                        logs = self.follow_logs(terminated_rx.clone());
-                    }
+                let _ = terminated.send(true);
+                return Ok(Finished {
+                    exit: exit.clone(),
+                    logs,
+                    terminated,
+                    timings: RunTimings {
+                        start: running_since.map(|at| at - self.started),
+                        run: running_since.map(|at| now - at),
+                        total: Duration::ZERO,
+                    },
+                    resyncs: watch.resyncs(),
+                });
+            }
+            let deadline = match run_deadline {
+                Some(deadline) => deadline,
+                None => {
+                    running_since = Some(now);
+                    logs = self.follow_logs(terminated_rx.clone());
+                    *run_deadline.insert(deadline_after(now, self.options.run_timeout))
                 }
-                Progress::Pending(_) => match blocker(&pod) {
-                    Some(found) => {
-                        let since = blocked.as_ref().map_or(now, |(since, _)| *since);
-                        blocked = Some((since, found));
-                    }
-                    None => blocked = None,
-                },
-            }
-            let fail_at = blocked
-                .as_ref()
-                .map(|(since, found)| *since + self.options.start.grace_for(found));
-            if let (Some(at), Some((_, found))) = (fail_at, &blocked)
-                && at <= now
-            {
-                return Err(found.clone().into_error(&self.namespace, &self.pod_name));
-            }
-            let deadline = run_deadline.unwrap_or(start_deadline);
-            let recheck = fail_at.unwrap_or(deadline);
+            };
             tokio::select! {
                 update = watch.next() => match update? {
                     PodUpdate::Changed(next) => pod = *next,
@@ -341,23 +339,34 @@ impl Driver {
                     PodUpdate::Gone => return Err(self.vanished(&progress)),
                 },
                 () = tokio::time::sleep_until(deadline) => {
-                    return Err(match run_deadline {
-                        Some(_) => TransportError::RunTimeout {
-                            namespace: self.namespace.clone(),
-                            pod: self.pod_name.clone(),
-                            timeout: self.options.run_timeout,
-                        },
-                        None => TransportError::StartTimeout {
-                            namespace: self.namespace.clone(),
-                            pod: self.pod_name.clone(),
-                            timeout: self.options.start.start_timeout,
-                            last_state: describe(&progress),
-                        },
+                    return Err(TransportError::RunTimeout {
+                        namespace: self.namespace.clone(),
+                        pod: self.pod_name.clone(),
+                        timeout: self.options.run_timeout,
                     });
                 }
-                () = tokio::time::sleep_until(recheck), if fail_at.is_some() => {}
             }
         }
+    }
+
+    /// Emits the event for a new state. A container that ran between two
+    /// snapshots still ran: report Running before its end so the order holds.
+    fn on_change(&mut self, progress: &Progress) {
+        if let Progress::Finished(exit) = progress
+            && exit.code.is_some()
+            && !matches!(
+                exit.reason.as_deref(),
+                Some("StartError" | "ContainerCannotRun")
+            )
+            && !self.ever_running
+        {
+            self.ever_running = true;
+            self.emit(&Progress::Running);
+        }
+        if *progress == Progress::Running {
+            self.ever_running = true;
+        }
+        self.emit(progress);
     }
 
     fn emit(&self, progress: &Progress) {
@@ -390,15 +399,7 @@ impl Driver {
         TransportError::PodVanished {
             namespace: self.namespace.clone(),
             pod: self.pod_name.clone(),
-            last_state: describe(progress),
+            last_state: progress.to_string(),
         }
-    }
-}
-
-fn describe(progress: &Progress) -> String {
-    match progress {
-        Progress::Pending(reason) => format!("Pending, {reason}"),
-        Progress::Running => "Running".to_owned(),
-        Progress::Finished(exit) => format!("Finished, {exit}"),
     }
 }

@@ -27,7 +27,7 @@ use crate::TransportError;
 use crate::error::{is_transient, status_code};
 
 /// Server-side timeout of one watch request; the watch is re-issued after it.
-const WATCH_TIMEOUT_SECS: u32 = 240;
+pub(crate) const WATCH_TIMEOUT_SECS: u32 = 240;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 

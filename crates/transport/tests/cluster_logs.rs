@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use agentpod_transport::{CHUNK_BYTES, RunOptions};
+use agentpod_transport::{LogStream, RunOptions};
 use futures::StreamExt;
 
 /// Lines printed: `%08d ` (9 bytes), padding, newline — 16 kB per line (just
@@ -104,7 +104,7 @@ async fn cluster_fifty_megabytes_of_log_exactly_once_with_bounded_memory() {
     assert!(outcome.exit.success(), "{}", outcome.exit);
     assert_eq!(last_line, LINES);
     assert_eq!(bytes, expected_bytes);
-    assert!(largest <= CHUNK_BYTES);
+    assert!(largest <= LogStream::MAX_CHUNK_BYTES);
     let summary = outcome.logs.expect("summary");
     assert!(summary.complete, "{summary:?}");
     assert_eq!(summary.bytes, expected_bytes);

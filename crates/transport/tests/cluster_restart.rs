@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentpod_testkit::cluster::NODE_NETNS;
-use agentpod_transport::{RunEvent, RunOptions};
+use agentpod_transport::{RunEvent, RunOptions, StartPolicy};
 use futures::StreamExt;
 
 /// How long the API server stays down (the pod finishes meanwhile).
@@ -144,7 +144,7 @@ async fn cluster_result_survives_an_api_server_restart() {
         .start(
             spec,
             RunOptions::default()
-                .start_timeout(Duration::from_secs(60))
+                .start(StartPolicy::default().start_timeout(Duration::from_secs(60)))
                 .run_timeout(Duration::from_secs(120)),
         )
         .await

@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use agentpod_podspec::{ResourceKind, Resources};
-use agentpod_transport::{PendingReason, RunEvent, RunOptions, TransportError};
+use agentpod_transport::{PendingReason, RunEvent, RunOptions, StartPolicy, TransportError};
 use futures::StreamExt;
 
 /// Fails the test, naming `what`, when `value` is outside `range`.
@@ -18,9 +18,13 @@ fn assert_within(value: u64, range: std::ops::RangeInclusive<u64>, what: &str) {
     assert!(range.contains(&value), "{what}: {value} not in {range:?}");
 }
 
+fn quick_start() -> StartPolicy {
+    StartPolicy::default().start_timeout(Duration::from_secs(60))
+}
+
 fn quick() -> RunOptions {
     RunOptions::default()
-        .start_timeout(Duration::from_secs(60))
+        .start(quick_start())
         .run_timeout(Duration::from_secs(60))
 }
 
@@ -210,7 +214,10 @@ async fn cluster_unschedulable_fails_with_the_scheduler_message() {
         .node_selector("agentpod.dev/no-such-node", "true");
     let mut run = setup
         .transport
-        .start(spec, quick().unschedulable_grace(Duration::from_secs(1)))
+        .start(
+            spec,
+            quick().start(quick_start().unschedulable_grace(Duration::from_secs(1))),
+        )
         .await
         .expect("start");
     let mut events = run.take_events().expect("events");

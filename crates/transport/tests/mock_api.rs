@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use agentpod_podspec::{AgentPodSpec, RenderedPod};
 use agentpod_transport::{
-    CleanupPolicy, NameConflict, RUN_TOKEN_ANNOTATION, RetryPolicy, RunOptions, Transport,
-    TransportError,
+    CleanupPolicy, NameConflict, RUN_TOKEN_ANNOTATION, RetryPolicy, RunOptions, StartPolicy,
+    Transport, TransportError,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -159,7 +159,7 @@ fn fast_retry() -> RetryPolicy {
 
 fn options() -> RunOptions {
     RunOptions::default()
-        .retry(fast_retry())
+        .start(StartPolicy::default().retry(fast_retry()))
         .follow_logs(false)
         .cleanup(CleanupPolicy::default().grace(Duration::ZERO))
 }
@@ -246,7 +246,10 @@ async fn retries_give_up_with_a_typed_error() {
         Box::pin(async { status_reply(503, "ServiceUnavailable") })
     });
     let error = transport
-        .start(rendered(), options().retry(fast_retry().attempts(3)))
+        .start(
+            rendered(),
+            options().start(StartPolicy::default().retry(fast_retry().attempts(3))),
+        )
         .await
         .expect_err("never succeeds");
     assert!(
