@@ -53,6 +53,8 @@ pub struct AgentTimings {
     pub total: Duration,
     /// From the pod's create to the container running (`None` without pods).
     pub pod_start: Option<Duration>,
+    /// From the container running to its end, as the cluster reported it (`None` without pods).
+    pub pod_run: Option<Duration>,
     /// The agent's own run time as the CLI reported it.
     pub agent: Duration,
     /// Time the CLI spent waiting for the model API, as it reported it.

@@ -128,6 +128,7 @@ async fn drive(
     output.pod = Some(pod);
     output.api_requests = outcome.api_requests;
     output.timings.pod_start = outcome.timings.start;
+    output.timings.pod_run = outcome.timings.run;
     output.timings.total = started.elapsed();
     Ok(output)
 }
