@@ -239,3 +239,41 @@ async fn cluster_provider_invalid_input_fails_before_any_request() {
         .expect("pods listed");
     assert!(listed.items.is_empty());
 }
+
+#[tokio::test]
+async fn cluster_provider_api_key_from_an_existing_secret() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::PostParams;
+
+    let script = Script::new().rule(Rule::new(Matcher::any()).text("keyed"));
+    let Some(world) = World::new(script).await else {
+        return;
+    };
+    let key = "key-from-existing-secret-4d2a";
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "anthropic"},
+        "stringData": {"api-key": key},
+    }))
+    .expect("valid Secret");
+    let secrets: Api<Secret> = world.ns.api();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("Secret created");
+    let provider = world
+        .provider_builder()
+        .api_key_from_secret("anthropic", "api-key")
+        .connect(agentpod_provider::ClusterConnection::kubeconfig_file(
+            world.cluster.kubeconfig(),
+        ))
+        .await
+        .expect("connects");
+
+    let output = Agent::new("hello").run(&provider).await.expect("answers");
+
+    assert_eq!(output.text, "keyed");
+    let sent = world.endpoint.messages_requests();
+    assert_eq!(sent[0].header("x-api-key"), Some(key));
+    // The referenced Secret is the caller's: it stays.
+    assert!(secrets.get_opt("anthropic").await.expect("read").is_some());
+}

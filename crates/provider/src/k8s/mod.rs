@@ -183,9 +183,9 @@ impl K8sEphemeralProviderBuilder {
         self
     }
 
-    /// An OAuth credentials JSON (`{"claudeAiOauth": …}`), copied to
-    /// `$HOME/.claude/.credentials.json` before the CLI starts. Only [`Credential::Value`] is
-    /// supported so far.
+    /// An OAuth credentials JSON (`{"claudeAiOauth": …}`), copied to a writable
+    /// `$HOME/.claude/.credentials.json` before the CLI starts (the CLI rewrites it when it
+    /// refreshes tokens). A [`Credential::FromSecret`] is mounted from that Secret.
     pub fn oauth_credentials(mut self, json: Credential) -> Self {
         self.settings.oauth_credentials = Some(json);
         self

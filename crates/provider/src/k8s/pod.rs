@@ -32,6 +32,9 @@ const PROMPT_PARTS_DIR: &str = "/var/run/agentpod/prompt";
 /// The variable that keeps the CLI from any traffic besides the model API.
 pub(crate) const NONESSENTIAL_TRAFFIC_VAR: &str = "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC";
 const OAUTH_CREDENTIALS_KEY: &str = "oauth-credentials.json";
+/// Where an OAuth credentials file from an existing Secret is mounted (`<dir>/<key>`).
+const OAUTH_SECRET_DIR: &str = "/var/run/agentpod/oauth";
+const OAUTH_SECRET_VOLUME: &str = "agentpod-oauth";
 const PROMPT_KEY: &str = "prompt.txt";
 
 /// A rendered run: the objects to create and the command whose output is parsed.
@@ -101,8 +104,14 @@ pub(crate) fn plan(
     if settings.oauth_token.is_some() {
         credentials = credentials.oauth_token(CredentialSource::Environment);
     }
-    if settings.oauth_credentials.is_some() {
-        credentials = credentials.oauth_credentials_file(inputs_path(OAUTH_CREDENTIALS_KEY));
+    match &settings.oauth_credentials {
+        Some(Credential::Value(_)) => {
+            credentials = credentials.oauth_credentials_file(inputs_path(OAUTH_CREDENTIALS_KEY));
+        }
+        Some(Credential::FromSecret { key, .. }) => {
+            credentials = credentials.oauth_credentials_file(format!("{OAUTH_SECRET_DIR}/{key}"));
+        }
+        None => {}
     }
     if let Some(url) = &settings.base_url {
         credentials = credentials.base_url(url.clone());
@@ -154,8 +163,16 @@ pub(crate) fn plan(
             _ => spec,
         };
     }
-    if let Some(Credential::Value(json)) = &settings.oauth_credentials {
-        spec = spec.secret_file(OAUTH_CREDENTIALS_KEY, json.as_bytes());
+    match &settings.oauth_credentials {
+        Some(Credential::Value(json)) => {
+            spec = spec.secret_file(OAUTH_CREDENTIALS_KEY, json.as_bytes());
+        }
+        Some(Credential::FromSecret { secret, .. }) => {
+            spec = spec
+                .volume(Volume::secret(OAUTH_SECRET_VOLUME, secret.clone()))
+                .mount(VolumeMount::new(OAUTH_SECRET_VOLUME, OAUTH_SECRET_DIR).read_only());
+        }
+        None => {}
     }
     for file in command.input_files() {
         spec = spec.secret_file(file.file_name().to_owned(), file.contents.as_bytes());

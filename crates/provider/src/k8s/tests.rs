@@ -183,3 +183,22 @@ fn credential_debug_is_redacted() {
     let debug = format!("{:?} {:?}", Credential::Value(KEY.into()), settings());
     assert!(!debug.contains(KEY), "{debug}");
 }
+
+#[test]
+fn oauth_credentials_from_a_secret_are_mounted_and_copied_not_inlined() {
+    let settings = Settings {
+        oauth_credentials: Some(Credential::FromSecret {
+            secret: "claude-oauth".into(),
+            key: "credentials.json".into(),
+        }),
+        ..settings()
+    };
+    let request = Agent::new("x").request().unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan(&settings, &request, UNIX_EPOCH).unwrap_or_else(|e| panic!("{e}"));
+    let pod = to_yaml(&plan.rendered.pod);
+    assert!(pod.contains(r#""secretName":"claude-oauth""#), "{pod}");
+    assert!(
+        pod.contains("/var/run/agentpod/oauth/credentials.json"),
+        "{pod}"
+    );
+}
