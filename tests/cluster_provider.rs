@@ -43,8 +43,9 @@ async fn cluster_provider_text_answer() {
     );
     assert!(output.api_requests > 0);
     assert!(output.turns >= 1);
-    assert!(output.timings.pod_start.is_some());
+    // `pod_start` is `None` when the container ran between two watch events.
     assert!(output.timings.total >= output.timings.pod_start.unwrap_or_default());
+    assert!(output.timings.total > output.timings.agent);
     let sent = world.endpoint.messages_requests();
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(sent[0].prompt().as_deref(), Some("what is 2+2"));

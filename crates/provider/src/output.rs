@@ -51,7 +51,8 @@ pub struct AgentOutput<T = serde_json::Value> {
 pub struct AgentTimings {
     /// From the start call to the output.
     pub total: Duration,
-    /// From the pod's create to the container running (`None` without pods).
+    /// From the pod's create to the container running (`None` without pods, and when the
+    /// container ran between two watch events so that it was never seen running).
     pub pod_start: Option<Duration>,
     /// From the container running to its end, as the cluster reported it (`None` without pods).
     pub pod_run: Option<Duration>,

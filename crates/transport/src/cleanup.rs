@@ -297,10 +297,15 @@ impl CleanupGuard {
         self.target = None;
     }
 
-    /// Deletes now and disarms the guard.
+    /// Deletes now, and disarms the guard only once the deletion completed:
+    /// if the caller's future is dropped meanwhile (e.g. during the settle
+    /// delay), the still-armed guard starts the deletion again in the
+    /// background. Deleting twice is harmless (UID preconditions, 404 is fine).
     pub(crate) async fn run_now(mut self, mode: DeleteMode) {
-        if let Some(target) = self.target.take() {
+        self.mode = mode;
+        if let Some(target) = self.target.clone() {
             target.delete(mode).await;
+            self.target = None;
         }
     }
 }

@@ -146,12 +146,20 @@ impl ClusterConnection {
     /// Builds the shared [`Transport`]. Reads and validates the settings but
     /// sends no request; the first API call reveals an unreachable server.
     ///
+    /// One transport per process, cloned into every task (same client, same
+    /// connection pool, one count of requests):
+    ///
     /// ```no_run
-    /// # async fn f() -> Result<(), agentpod_transport::TransportError> {
-    /// use agentpod_transport::ClusterConnection;
-    /// let transport = ClusterConnection::default().connect().await?;
-    /// let for_another_task = transport.clone(); // same client, same pool
-    /// # let _ = for_another_task; Ok(()) }
+    /// # async fn f() -> agentpod_transport::Result<()> {
+    /// use agentpod_transport::{ClusterConnection, Reaper};
+    /// use std::time::Duration;
+    /// let transport = ClusterConnection::kubeconfig_file("/etc/agentpod/kubeconfig")
+    ///     .request_timeout(Duration::from_secs(10))
+    ///     .connect()
+    ///     .await?;
+    /// let _reaper = Reaper::new(transport.clone()).spawn_periodic(Duration::from_secs(300));
+    /// println!("{} requests so far", transport.total_requests());
+    /// # Ok(()) }
     /// ```
     pub async fn connect(&self) -> Result<Transport, TransportError> {
         let mut config = self.config().await?;
@@ -245,8 +253,10 @@ impl Transport {
     ///
     /// ```no_run
     /// # async fn f(transport: agentpod_transport::Transport) {
-    /// let all_done = transport.finish_cleanups(std::time::Duration::from_secs(30)).await;
-    /// # let _ = all_done; }
+    /// if !transport.finish_cleanups(std::time::Duration::from_secs(30)).await {
+    ///     eprintln!("{} cleanups left to the reaper", transport.pending_cleanups());
+    /// }
+    /// # }
     /// ```
     pub async fn finish_cleanups(&self, timeout: Duration) -> bool {
         self.cleanups.close();

@@ -15,7 +15,7 @@
 use std::time::SystemTime;
 
 use agentpod_podspec::RenderedPod;
-use agentpod_podspec::expiry::format_expires_at;
+use agentpod_podspec::expiry::{format_expires_at, parse_expires_at};
 use agentpod_podspec::labels::EXPIRES_AT_ANNOTATION;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Patch, PatchParams, PostParams};
@@ -51,7 +51,9 @@ pub(crate) struct Bounds {
 }
 
 /// Adds the token, the expiry annotation and the active deadline.
-/// A caller's own, shorter deadline and own expiry are kept.
+/// A caller's own, shorter deadline is kept; a caller's own expiry is kept
+/// only when it is not earlier than the run's bound (an earlier one would let
+/// the reaper kill a live run), and replaced otherwise.
 pub(crate) fn stamp(
     rendered: &mut RenderedPod,
     token: &str,
@@ -65,10 +67,13 @@ pub(crate) fn stamp(
     for meta in metas {
         let annotations = meta.annotations.get_or_insert_with(Default::default);
         annotations.insert(RUN_TOKEN_ANNOTATION.to_owned(), token.to_owned());
-        if let Some(expiry) = &expiry {
-            annotations
-                .entry(EXPIRES_AT_ANNOTATION.to_owned())
-                .or_insert_with(|| expiry.clone());
+        if let (Some(expiry), Some(bounds)) = (&expiry, bounds) {
+            let own = annotations
+                .get(EXPIRES_AT_ANNOTATION)
+                .and_then(|value| parse_expires_at(value).ok());
+            if own.is_none_or(|own| own < bounds.expires_at) {
+                annotations.insert(EXPIRES_AT_ANNOTATION.to_owned(), expiry.clone());
+            }
         }
     }
     if let (Some(bounds), Some(spec)) = (bounds, rendered.pod.spec.as_mut()) {
@@ -185,7 +190,6 @@ fn carries_token<K: Resource>(object: &K, token: &str) -> bool {
 mod tests {
     use super::*;
     use agentpod_podspec::AgentPodSpec;
-    use agentpod_podspec::expiry::parse_expires_at;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn rendered(deadline: Option<i64>) -> RenderedPod {
@@ -229,6 +233,42 @@ mod tests {
         assert_eq!(
             r.pod.spec.as_ref().unwrap().active_deadline_seconds,
             Some(30)
+        );
+    }
+
+    #[test]
+    fn a_caller_expiry_earlier_than_the_run_bound_is_raised_to_it() {
+        // The caller's own expiry (an hour) is shorter than the run can take.
+        let mut r = AgentPodSpec::new("img")
+            .name("p")
+            .secret_env("K", "v")
+            .expires_after(Duration::from_secs(3600))
+            .render(UNIX_EPOCH)
+            .unwrap();
+        let bounds = Bounds {
+            active_deadline_seconds: 420,
+            expires_at: UNIX_EPOCH + Duration::from_secs(7200),
+        };
+        stamp(&mut r, "tok", Some(&bounds)).unwrap();
+        for meta in std::iter::once(&r.pod.metadata).chain(r.secrets.iter().map(|s| &s.metadata)) {
+            let a = meta.annotations.as_ref().unwrap();
+            assert_eq!(
+                parse_expires_at(&a[EXPIRES_AT_ANNOTATION]).unwrap(),
+                UNIX_EPOCH + Duration::from_secs(7200),
+                "the reaper must not kill a live run"
+            );
+        }
+        // A later caller expiry is kept.
+        let mut later = AgentPodSpec::new("img")
+            .name("p")
+            .expires_after(Duration::from_secs(9000))
+            .render(UNIX_EPOCH)
+            .unwrap();
+        stamp(&mut later, "tok", Some(&bounds)).unwrap();
+        let a = later.pod.metadata.annotations.as_ref().unwrap();
+        assert_eq!(
+            parse_expires_at(&a[EXPIRES_AT_ANNOTATION]).unwrap(),
+            UNIX_EPOCH + Duration::from_secs(9000)
         );
     }
 

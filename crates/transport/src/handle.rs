@@ -20,12 +20,39 @@ use crate::{ExitStatus, PendingReason, TransportError};
 
 /// What to run: a rendered pod, or a spec the transport renders (and can
 /// render again under a fresh name on a name conflict).
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` names the pod and its Secrets but never prints their values.
+#[derive(Clone)]
 pub enum PodSource {
     /// Objects rendered by the caller; created as they are.
     Rendered(Box<RenderedPod>),
     /// A spec rendered at create time.
     Spec(Box<AgentPodSpec>),
+}
+
+impl std::fmt::Debug for PodSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hand-written: the spec and the rendered Secrets hold credentials.
+        match self {
+            Self::Rendered(rendered) => f
+                .debug_struct("PodSource::Rendered")
+                .field("namespace", &rendered.namespace())
+                .field("name", &rendered.name())
+                .field(
+                    "secrets",
+                    &rendered
+                        .secrets
+                        .iter()
+                        .map(|s| s.metadata.name.as_deref().unwrap_or_default())
+                        .collect::<Vec<_>>(),
+                )
+                .finish_non_exhaustive(),
+            Self::Spec(_) => f
+                .debug_struct("PodSource::Spec")
+                .field("values", &"<redacted>")
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl From<RenderedPod> for PodSource {
@@ -140,8 +167,35 @@ impl RunHandle {
         &self.namespace
     }
 
-    /// The log stream (once). Consume it concurrently with [`wait`](Self::wait):
-    /// the run finishes only after the log was delivered or the stream dropped.
+    /// The log stream (once).
+    ///
+    /// **Consume it concurrently with [`wait`](Self::wait)** (join, select or
+    /// a spawned task): the channel holds only
+    /// [`log_buffer_chunks`](crate::RunOptions::log_buffer_chunks) chunks, and
+    /// the pod is deleted only after its log was read. If you read it only
+    /// after `wait()` returned, `wait()` waits at most the run's
+    /// [`log_drain_timeout`](crate::RunOptions::log_drain_timeout), then
+    /// deletes the pod; the stream then yields what was buffered and ends with
+    /// [`TransportError::LogDrainTimeout`], and the summary says incomplete.
+    /// Dropping the stream is fine: the run stops reading the log.
+    ///
+    /// ```no_run
+    /// # async fn f(transport: agentpod_transport::Transport, spec: agentpod_podspec::AgentPodSpec) -> agentpod_transport::Result<()> {
+    /// use agentpod_transport::RunOptions;
+    /// use futures::StreamExt;
+    /// let mut run = transport.start(spec, RunOptions::default()).await?;
+    /// let mut logs = run.take_logs().expect("taken once");
+    /// let print = async {
+    ///     while let Some(chunk) = logs.next().await {
+    ///         print!("{}", String::from_utf8_lossy(&chunk?));
+    ///     }
+    ///     Ok::<_, agentpod_transport::TransportError>(())
+    /// };
+    /// let (outcome, printed) = tokio::join!(run.wait(), print);
+    /// printed?;
+    /// println!("\n{}", outcome?.exit);
+    /// # Ok(()) }
+    /// ```
     pub fn take_logs(&mut self) -> Option<LogStream> {
         self.logs.take()
     }
@@ -156,7 +210,9 @@ impl RunHandle {
         self.requests.get()
     }
 
-    /// Waits for the outcome. A log stream not taken is discarded.
+    /// Waits for the outcome: the pod finished, its log was read (see
+    /// [`take_logs`](Self::take_logs) for the rule), and its objects were
+    /// deleted. A log stream not taken is discarded.
     pub async fn wait(mut self) -> Result<RunOutcome, TransportError> {
         drop(self.logs.take());
         let (namespace, pod) = (self.namespace.clone(), self.pod.clone());
@@ -190,5 +246,46 @@ impl RunHandle {
         };
         let (outcome, output) = tokio::join!(self.wait(), collect);
         Ok((outcome?, output?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_source_debug_never_shows_secret_values() {
+        let secret = "sk-ant-api03-very-secret-value";
+        let spec = AgentPodSpec::new("img")
+            .name("p")
+            .namespace("ns")
+            .secret_env("ANTHROPIC_API_KEY", secret)
+            .secret_file("settings.json", format!("{{\"token\": \"{secret}\"}}"));
+        let rendered = spec.render(SystemTime::UNIX_EPOCH).unwrap();
+        // Byte values print as number lists: look for those too.
+        let as_numbers: String = secret
+            .bytes()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        for source in [PodSource::from(spec), PodSource::from(rendered)] {
+            for text in [format!("{source:?}"), format!("{source:#?}")] {
+                let squeezed: String = text.split_whitespace().collect();
+                assert!(!text.contains(secret), "{text}");
+                assert!(!squeezed.contains(&as_numbers), "{text}");
+            }
+        }
+        let shown = format!(
+            "{:?}",
+            PodSource::from(
+                AgentPodSpec::new("img")
+                    .name("p")
+                    .namespace("ns")
+                    .secret_env("K", secret)
+                    .render(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+            )
+        );
+        assert!(shown.contains("ns") && shown.contains("\"p\""), "{shown}");
     }
 }

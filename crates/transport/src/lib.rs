@@ -68,7 +68,7 @@ pub use handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimin
 pub use logs::{LogStream, LogSummary};
 pub use options::{NameConflict, RunOptions};
 pub use progress::PendingReason;
-pub use reaper::{ReapReport, Reaper};
+pub use reaper::{ReapFailure, ReapReport, Reaper};
 pub use retry::RetryPolicy;
 pub use start::StartPolicy;
 pub use worker::WorkerOptions;

@@ -10,8 +10,9 @@ use crate::{CleanupPolicy, StartPolicy};
 pub(crate) const DEADLINE_SLACK: Duration = Duration::from_secs(30);
 
 /// Largest `activeDeadlineSeconds` the API server accepts (validation allows
-/// 1 ..= 2^32 - 1); an "infinite" run gets this (about 136 years).
-pub(crate) const MAX_ACTIVE_DEADLINE_SECONDS: i64 = u32::MAX as i64;
+/// 1 ..= 2^31 - 1, checked on a 1.20 API server); an "infinite" run gets this
+/// (about 68 years).
+pub(crate) const MAX_ACTIVE_DEADLINE_SECONDS: i64 = i32::MAX as i64;
 
 /// What to do when the pod name is already taken by an object that is not ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +52,7 @@ impl Default for NameConflict {
 /// assert_eq!(options.active_deadline_seconds(), 300 + 1800 + 30);
 /// // "No limit" is accepted everywhere and never overflows.
 /// let unbounded = RunOptions::default().run_timeout(Duration::MAX);
-/// assert_eq!(unbounded.active_deadline_seconds(), i64::from(u32::MAX));
+/// assert_eq!(unbounded.active_deadline_seconds(), i64::from(i32::MAX));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -170,7 +171,7 @@ impl RunOptions {
     }
 
     /// The `activeDeadlineSeconds` stamped on the pod: start + run timeout +
-    /// 30 s, rounded up to whole seconds, at most 2^32 - 1 (the API's limit).
+    /// 30 s, rounded up to whole seconds, at most 2^31 - 1 (the API's limit).
     pub fn active_deadline_seconds(&self) -> i64 {
         let total = self.longest_run();
         let seconds = total

@@ -33,7 +33,8 @@ use crate::{RetryPolicy, Transport, TransportError};
 const KILLED_REASONS: [&str; 2] = ["DeadlineExceeded", "Evicted"];
 
 /// What one sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct ReapReport {
     /// Pods deleted (`namespace/name`).
     pub deleted_pods: Vec<String>,
@@ -41,6 +42,19 @@ pub struct ReapReport {
     pub deleted_secrets: Vec<String>,
     /// Our objects skipped because their expiry annotation is missing or unparseable.
     pub skipped_unparseable: Vec<String>,
+    /// Objects the sweep should have deleted but could not (e.g. RBAC
+    /// forbids it); the sweep carried on with the others.
+    pub failed: Vec<ReapFailure>,
+}
+
+/// One object a sweep could not delete.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ReapFailure {
+    /// `namespace/name` of the object.
+    pub object: String,
+    /// Why the delete failed.
+    pub error: TransportError,
 }
 
 /// Why the reaper would delete an object, if at all.
@@ -106,8 +120,16 @@ impl Reaper {
     }
 
     /// Restricts the reaper to one namespace.
+    #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Retry policy of the reaper's lists and deletes (default: [`RetryPolicy::default`]).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -122,7 +144,9 @@ impl Reaper {
         }
     }
 
-    /// One sweep over pods, then Secrets.
+    /// One sweep over pods, then Secrets. Fails only when an object list
+    /// cannot be read; a delete that fails is recorded in
+    /// [`ReapReport::failed`] and the sweep carries on.
     pub async fn sweep(&self) -> Result<ReapReport, TransportError> {
         let now = SystemTime::now();
         let mut report = ReapReport::default();
@@ -138,8 +162,10 @@ impl Reaper {
                 Verdict::Keep => {}
                 Verdict::Unparseable => report.skipped_unparseable.push(id),
                 Verdict::Expired | Verdict::KilledByCluster => {
-                    if self.delete_listed::<Pod>("pod", &pod.metadata).await? {
-                        report.deleted_pods.push(id);
+                    match self.delete_listed::<Pod>("pod", &pod.metadata).await {
+                        Ok(true) => report.deleted_pods.push(id),
+                        Ok(false) => {}
+                        Err(error) => report.failed.push(ReapFailure { object: id, error }),
                     }
                 }
             }
@@ -164,7 +190,12 @@ impl Reaper {
             }
         }
         if !report.deleted_pods.is_empty() || !report.deleted_secrets.is_empty() {
-            tracing::info!(?report, "reaper deleted leftovers");
+            tracing::info!(pods = ?report.deleted_pods, secrets = ?report.deleted_secrets,
+                "reaper deleted leftovers");
+        }
+        for failure in &report.failed {
+            tracing::warn!(object = %failure.object, error = %failure.error,
+                "reaper could not delete an expired object; will try again next sweep");
         }
         Ok(report)
     }

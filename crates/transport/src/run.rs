@@ -19,10 +19,10 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode};
 use crate::create::{Bounds, CreateFailure, create_all, new_token, stamp};
 use crate::handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
-use crate::logs::{LogFollower, LogSummary, channel};
+use crate::logs::{LogFollower, LogSink, LogSummary, channel};
 use crate::metrics::{RequestCounter, scoped_client};
 use crate::progress::Progress;
-use crate::start::{StartWait, Started, deadline_after};
+use crate::start::{StartWait, Started, deadline_after, fresh_read};
 use crate::watch::{PodUpdate, PodWatch};
 use crate::{ExitStatus, NameConflict, RunOptions, Transport, TransportError};
 
@@ -66,9 +66,9 @@ impl Transport {
             })
             .unwrap_or_default();
         let (event_sender, events) = mpsc::unbounded_channel();
-        let (log_sender, logs) = if options.follow_logs {
-            let (sender, stream) = channel(options.log_buffer_chunks);
-            (Some(sender), Some(stream))
+        let (log_sink, logs) = if options.follow_logs {
+            let (sink, stream) = channel(options.log_buffer_chunks);
+            (Some(sink), Some(stream))
         } else {
             (None, None)
         };
@@ -81,7 +81,8 @@ impl Transport {
             container,
             options,
             events: event_sender,
-            log_sender,
+            log_sink,
+            log_cut: watch::channel(false).0,
             requests: requests.clone(),
             started,
             ever_running: false,
@@ -202,7 +203,9 @@ struct Driver {
     container: String,
     options: RunOptions,
     events: mpsc::UnboundedSender<RunEvent>,
-    log_sender: Option<mpsc::Sender<Result<bytes::Bytes, TransportError>>>,
+    log_sink: Option<LogSink>,
+    /// Tells the log follower to stop: the drain timeout passed.
+    log_cut: watch::Sender<bool>,
     requests: RequestCounter,
     started: Instant,
     ever_running: bool,
@@ -232,7 +235,7 @@ impl Driver {
                 guard.set_mode(DeleteMode::Immediate);
                 let _ = finished.terminated.send(true);
                 let logs = match finished.logs {
-                    Some(task) => task.await.ok(),
+                    Some(task) => self.drain(task).await,
                     None => None,
                 };
                 guard.run_now(DeleteMode::Immediate).await;
@@ -339,12 +342,36 @@ impl Driver {
                     PodUpdate::Gone => return Err(self.vanished(&progress)),
                 },
                 () = tokio::time::sleep_until(deadline) => {
-                    return Err(TransportError::RunTimeout {
-                        namespace: self.namespace.clone(),
-                        pod: self.pod_name.clone(),
-                        timeout: self.options.run_timeout,
-                    });
+                    // The watch may be stuck on a half-open connection while
+                    // the pod finished: look once more before calling it late.
+                    match fresh_read(&self.api, &self.pod_name, &self.options.start.retry).await {
+                        Some(fresh) if matches!(Progress::of(&fresh, &self.container), Progress::Finished(_)) => {
+                            pod = fresh;
+                        }
+                        _ => {
+                            return Err(TransportError::RunTimeout {
+                                namespace: self.namespace.clone(),
+                                pod: self.pod_name.clone(),
+                                timeout: self.options.run_timeout,
+                            });
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// Waits for the log follower to finish, at most the drain timeout; then
+    /// cuts it off (its stream ends with `LogDrainTimeout`). Without the bound
+    /// a caller that took the log but reads it only after `wait()` would wait
+    /// forever: the follower waits for the reader, `wait()` for the follower.
+    async fn drain(&self, mut task: AbortOnDropHandle<LogSummary>) -> Option<LogSummary> {
+        match tokio::time::timeout(self.options.log_drain_timeout, &mut task).await {
+            Ok(summary) => summary.ok(),
+            Err(_) => {
+                tracing::debug!(pod = %self.pod_name, "log not consumed in time; cutting it off");
+                let _ = self.log_cut.send(true);
+                task.await.ok()
             }
         }
     }
@@ -383,14 +410,16 @@ impl Driver {
         &mut self,
         terminated: watch::Receiver<bool>,
     ) -> Option<AbortOnDropHandle<LogSummary>> {
-        let sender = self.log_sender.take()?;
+        let sink = self.log_sink.take()?;
         let follower = LogFollower {
             api: self.api.clone(),
             namespace: self.namespace.clone(),
             pod: self.pod_name.clone(),
             container: self.container.clone(),
-            sender,
+            sink,
             terminated,
+            cut: self.log_cut.subscribe(),
+            drain_timeout: self.options.log_drain_timeout,
         };
         Some(AbortOnDropHandle::new(tokio::spawn(follower.run())))
     }

@@ -12,7 +12,8 @@
 //!   list's version — a terminal state reached meanwhile is in that read (the
 //!   pod's own version is not enough: after an API server restart it can
 //!   predate the new watch cache and be too old again);
-//! - connection errors back off (200 ms doubling to 5 s) without limit: the
+//! - connection errors, and streams the server ends within a second of
+//!   opening them, back off (200 ms doubling to 5 s) without limit: the
 //!   caller's start and run timeouts bound the wait, not the watch.
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, WatchEvent, WatchParams};
+use tokio::time::Instant;
 
 use crate::TransportError;
 use crate::error::{is_transient, status_code};
@@ -30,6 +32,9 @@ use crate::error::{is_transient, status_code};
 pub(crate) const WATCH_TIMEOUT_SECS: u32 = 240;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A watch stream that ends sooner than this after it was opened counts as a
+/// failure (backoff), not as a normal server-side end.
+const QUICK_END: Duration = Duration::from_secs(1);
 
 /// What the watch saw.
 #[derive(Debug)]
@@ -49,6 +54,7 @@ pub(crate) struct PodWatch {
     namespace: String,
     resource_version: String,
     stream: Option<BoxStream<'static, Result<WatchEvent<Pod>, kube::Error>>>,
+    opened_at: Option<Instant>,
     failures: u32,
     resyncs: u32,
     resyncs_in_a_row: u32,
@@ -63,6 +69,7 @@ impl PodWatch {
             namespace: namespace.to_owned(),
             resource_version: resource_version.to_owned(),
             stream: None,
+            opened_at: None,
             failures: 0,
             resyncs: 0,
             resyncs_in_a_row: 0,
@@ -113,8 +120,16 @@ impl PodWatch {
                     self.back_off().await;
                 }
                 None => {
-                    // Server-side timeout or a closed connection: resume.
+                    // Server-side timeout or a closed connection: resume. A
+                    // stream that ended at once (a proxy or an overloaded
+                    // server closing every watch) backs off instead of spinning.
                     self.stream = None;
+                    if self.opened_at.is_some_and(|at| at.elapsed() >= QUICK_END) {
+                        self.failures = 0;
+                    } else {
+                        tracing::debug!(pod = %self.name, "watch ended at once; backing off");
+                        self.back_off().await;
+                    }
                 }
             }
         }
@@ -128,6 +143,7 @@ impl PodWatch {
         match self.api.watch(&params, &self.resource_version).await {
             Ok(stream) => {
                 self.stream = Some(stream.boxed());
+                self.opened_at = Some(Instant::now());
                 Ok(None)
             }
             Err(error) if status_code(&error) == Some(410) => self.resync().await.map(Some),

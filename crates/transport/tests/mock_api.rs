@@ -8,170 +8,20 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test code")]
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+mod mock;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use agentpod_podspec::{AgentPodSpec, RenderedPod};
+use agentpod_podspec::AgentPodSpec;
 use agentpod_transport::{
-    CleanupPolicy, NameConflict, RUN_TOKEN_ANNOTATION, RetryPolicy, RunOptions, StartPolicy,
-    Transport, TransportError,
+    CleanupPolicy, NameConflict, RUN_TOKEN_ANNOTATION, StartPolicy, TransportError,
 };
-use bytes::Bytes;
 use futures::StreamExt;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use kube::client::Body;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
-type Reply = Response<BoxBody<Bytes, Infallible>>;
-
-/// One recorded request.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: String,
-    body: Value,
-}
-
-/// What the fake API server does; each test fills in its behaviour.
-#[derive(Default)]
-struct Fake {
-    seen: Mutex<Vec<Seen>>,
-    created_pod: Mutex<Option<Value>>,
-    pod_posts: Mutex<u32>,
-    watches: Mutex<u32>,
-    log_follow_served: Notify,
-}
-
-fn json_reply(status: StatusCode, body: &Value) -> Reply {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())).boxed())
-        .unwrap()
-}
-
-fn status_reply(code: u16, reason: &str) -> Reply {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-        "message": format!("scripted {code}"), "reason": reason, "code": code});
-    json_reply(StatusCode::from_u16(code).unwrap(), &body)
-}
-
-fn stream_reply(lines: Vec<Value>, then_hang: bool) -> Reply {
-    let frames = futures::stream::iter(
-        lines
-            .into_iter()
-            .map(|l| Ok::<_, Infallible>(http_body::Frame::data(Bytes::from(format!("{l}\n"))))),
-    );
-    let body = if then_hang {
-        BodyExt::boxed(StreamBody::new(frames.chain(futures::stream::pending())))
-    } else {
-        BodyExt::boxed(StreamBody::new(frames))
-    };
-    Response::builder().status(200).body(body).unwrap()
-}
-
-fn text_reply(text: &str) -> Reply {
-    Response::builder()
-        .status(200)
-        .body(Full::new(Bytes::from(text.to_owned())).boxed())
-        .unwrap()
-}
-
-/// The created pod with `phase` and, when terminal, exit `code`.
-fn pod_in(fake: &Fake, version: &str, phase: &str, code: Option<i32>) -> Value {
-    let mut pod = fake
-        .created_pod
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("pod was created");
-    pod["metadata"]["resourceVersion"] = json!(version);
-    let state = match code {
-        Some(code) => json!({"terminated": {"exitCode": code, "reason": "Completed"}}),
-        None => json!({"running": {}}),
-    };
-    pod["status"] = json!({"phase": phase, "containerStatuses": [{
-        "name": "claude-code", "ready": true, "restartCount": 0, "image": "i", "imageID": "",
-        "state": state}]});
-    pod
-}
-
-fn event(kind: &str, object: Value) -> Value {
-    json!({"type": kind, "object": object})
-}
-
-type Handler = fn(Arc<Fake>, Seen) -> futures::future::BoxFuture<'static, Reply>;
-
-fn transport(fake: Arc<Fake>, handler: Handler) -> Transport {
-    let service = tower::service_fn(move |request: Request<Body>| {
-        let fake = fake.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let seen = Seen {
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or_default().to_owned(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            fake.seen.lock().unwrap().push(seen.clone());
-            if seen.method == Method::POST && seen.path.ends_with("/pods") {
-                *fake.pod_posts.lock().unwrap() += 1;
-            }
-            Ok::<_, Infallible>(handler(fake, seen).await)
-        }
-    });
-    Transport::from_client(kube::Client::new(service, "default"))
-}
-
-/// Accepts a POSTed pod: stores it with a UID and resourceVersion 10.
-fn accept_pod(fake: &Fake, seen: &Seen) -> Reply {
-    let mut pod = seen.body.clone();
-    pod["metadata"]["uid"] = json!("uid-1");
-    pod["metadata"]["resourceVersion"] = json!("10");
-    *fake.created_pod.lock().unwrap() = Some(pod.clone());
-    json_reply(StatusCode::CREATED, &pod)
-}
-
-fn rendered() -> RenderedPod {
-    AgentPodSpec::new("img")
-        .name("p")
-        .namespace("ns")
-        .command(["true"])
-        .render(std::time::SystemTime::now())
-        .unwrap()
-}
-
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy::default()
-        .min_delay(Duration::from_millis(1))
-        .max_delay(Duration::from_millis(5))
-}
-
-fn options() -> RunOptions {
-    RunOptions::default()
-        .start(StartPolicy::default().retry(fast_retry()))
-        .follow_logs(false)
-        .cleanup(CleanupPolicy::default().grace(Duration::ZERO))
-}
-
-fn requests(fake: &Fake) -> Vec<String> {
-    fake.seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{} {}", s.method, s.path))
-        .collect()
-}
+use mock::*;
 
 #[tokio::test]
 async fn throttled_and_failing_creates_are_retried_and_410_resyncs_the_watch() {
