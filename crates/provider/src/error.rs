@@ -87,11 +87,15 @@ pub enum AgentError {
         source: Box<TransportError>,
     },
 
-    /// The agent ran longer than the run timeout and was stopped.
-    #[error("the agent {pod} ran longer than its run timeout of {timeout:?} and was stopped")]
+    /// The agent ran longer than the run timeout and was stopped (the pod deleted, the local
+    /// process group killed).
+    #[error(
+        "the agent{} ran longer than its run timeout of {timeout:?} and was stopped",
+        in_pod(pod)
+    )]
     RunTimeout {
-        /// Where it ran (pod name).
-        pod: String,
+        /// The pod it ran in (`None` for providers without pods).
+        pod: Option<String>,
         /// The run timeout that expired.
         timeout: Duration,
         /// The transport's report, when a transport enforced the timeout.
@@ -108,18 +112,30 @@ pub enum AgentError {
         source: Box<TransportError>,
     },
 
+    /// A local operation failed (starting the `claude` process, writing an input file, reading
+    /// its output).
+    #[error("could not {action}: {source}")]
+    Local {
+        /// What was attempted.
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The container ended without the CLI's result: OOM-killed, evicted, the pod's deadline, or
     /// the CLI died. `exit` says how; `output_tail` holds the last lines it printed (stderr is
     /// in the log on Kubernetes 1.20).
     #[error(
-        "the agent {pod} ended without a result (exit code {:?}, reason {:?}{}): {output_tail}",
+        "the agent{} ended without a result (exit code {:?}, reason {:?}{}): {output_tail}",
+        in_pod(pod),
         exit.code,
         exit.reason.as_deref().or(exit.pod_reason.as_deref()),
         exit_hint(exit)
     )]
     NoResult {
-        /// Where it ran.
-        pod: String,
+        /// The pod it ran in (`None` for providers without pods).
+        pod: Option<String>,
         /// How the container and the pod ended.
         exit: Box<ExitStatus>,
         /// The last lines of the output (at most a few KiB), for a human.
@@ -200,6 +216,12 @@ pub enum AgentError {
         #[source]
         source: ClaudeArgsError,
     },
+}
+
+fn in_pod(pod: &Option<String>) -> String {
+    pod.as_ref()
+        .map(|pod| format!(" in pod {pod}"))
+        .unwrap_or_default()
 }
 
 fn exit_hint(exit: &ExitStatus) -> &'static str {
@@ -329,7 +351,7 @@ impl From<TransportError> for AgentError {
             TransportError::RunTimeout {
                 ref pod, timeout, ..
             } => Self::RunTimeout {
-                pod: pod.clone(),
+                pod: Some(pod.clone()),
                 timeout,
                 source: Some(Box::new(source)),
             },
@@ -353,7 +375,7 @@ mod tests {
             pod: "p".into(),
             timeout: Duration::from_secs(3),
         });
-        assert!(matches!(&error, AgentError::RunTimeout { pod, .. } if pod == "p"));
+        assert!(matches!(&error, AgentError::RunTimeout { pod: Some(pod), .. } if pod == "p"));
         assert!(error.source().is_some());
         assert!(!error.is_retryable());
         let start = AgentError::from(TransportError::StartTimeout {

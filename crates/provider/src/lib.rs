@@ -3,7 +3,7 @@
 //! This crate glues agentpod's layers together: [`Agent`] describes a run (prompt, model, tools,
 //! limits, structured output), an [`AgentProvider`] runs it somewhere and returns an
 //! [`AgentOutput`] or a typed [`AgentError`]. [`K8sEphemeralProvider`] runs each agent in a
-//! pod of its own on a Kubernetes cluster.
+//! pod of its own on a Kubernetes cluster, [`LocalProvider`] as a local `claude` process.
 //!
 //! Every step the glue takes stays usable on its own: the command and its parsing are
 //! `agentpod-claude-args`' [`ClaudeRequest`](agentpod_claude_args::ClaudeRequest) →
@@ -34,6 +34,8 @@
 mod agent;
 mod error;
 mod k8s;
+mod local;
+mod local_kill;
 mod output;
 mod provider;
 mod run;
@@ -41,6 +43,7 @@ mod run;
 pub use agent::{Agent, AgentRequest};
 pub use error::{AgentError, Result};
 pub use k8s::{Credential, K8sEphemeralProvider, K8sEphemeralProviderBuilder, PodTemplate};
+pub use local::{LocalProvider, LocalProviderBuilder};
 pub use output::{AgentOutput, AgentTimings};
 pub use provider::AgentProvider;
 #[cfg(feature = "mock")]

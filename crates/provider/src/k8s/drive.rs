@@ -115,7 +115,7 @@ async fn drive(
                 return Err(AgentError::from(source));
             }
             return Err(AgentError::NoResult {
-                pod,
+                pod: Some(pod),
                 exit: Box::new(outcome.exit),
                 output_tail: tail.text(),
                 source,
