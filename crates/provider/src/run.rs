@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use agentpod_claude_args::StreamEvent;
@@ -92,16 +94,26 @@ pub const EVENT_BUFFER: usize = 64;
 
 /// The sending side of a run's events, for provider authors.
 ///
-/// Sending waits while the buffer ([`EVENT_BUFFER`] events) is full and the reader is alive,
-/// so memory stays bounded; once the reader is gone (never taken, or dropped), events are
+/// Once a reader took the events ([`AgentRun::take_events`]), sending waits while the buffer
+/// ([`EVENT_BUFFER`] events) is full, so memory stays bounded and no event is lost. Until then,
+/// events are buffered up to [`EVENT_BUFFER`] and further ones dropped, so a run driven in the
+/// background never stalls on events nobody asked for. Once the reader is gone, events are
 /// discarded at once.
 #[derive(Debug, Clone)]
-pub struct EventSender(mpsc::Sender<AgentEvent>);
+pub struct EventSender {
+    sender: mpsc::Sender<AgentEvent>,
+    taken: Arc<AtomicBool>,
+}
 
 impl EventSender {
-    /// Sends one event; returns `false` when nobody listens any more.
+    /// Sends one event; returns `false` when it was not delivered (nobody listens, or nobody
+    /// took the events yet and the buffer is full).
     pub async fn send(&self, event: AgentEvent) -> bool {
-        self.0.send(event).await.is_ok()
+        if self.taken.load(Ordering::Acquire) {
+            self.sender.send(event).await.is_ok()
+        } else {
+            self.sender.try_send(event).is_ok()
+        }
     }
 }
 
@@ -110,6 +122,7 @@ impl EventSender {
 /// cancels the run, and the provider cleans up (the pod and its Secrets are deleted).
 pub struct AgentRun {
     events: Option<AgentEvents>,
+    taken: Arc<AtomicBool>,
     outcome: BoxFuture<'static, Result<AgentOutput>>,
     pod: Option<String>,
 }
@@ -150,9 +163,15 @@ impl AgentRun {
         Fut: Future<Output = Result<AgentOutput>> + Send + 'static,
     {
         let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
+        let taken = Arc::new(AtomicBool::new(false));
+        let events = EventSender {
+            sender,
+            taken: taken.clone(),
+        };
         AgentRun {
             events: Some(AgentEvents(receiver)),
-            outcome: Box::pin(start(EventSender(sender))),
+            taken,
+            outcome: Box::pin(start(events)),
             pod,
         }
     }
@@ -162,16 +181,96 @@ impl AgentRun {
         self.pod.as_deref()
     }
 
-    /// The event stream (once). Read it concurrently with [`output`](Self::output) (e.g. in
-    /// a spawned task or with `tokio::join!`): the run waits while [`EVENT_BUFFER`] unread
-    /// events are queued.
+    /// The event stream (once), starting with the events buffered so far. Read it concurrently
+    /// with [`output`](Self::output) (e.g. in a spawned task or with `tokio::join!`): from now
+    /// on the run waits while [`EVENT_BUFFER`] unread events are queued, so none is lost.
+    /// Take it right after `start` to see every event: until it is taken, events beyond the
+    /// first [`EVENT_BUFFER`] are dropped.
     pub fn take_events(&mut self) -> Option<AgentEvents> {
-        self.events.take()
+        let events = self.events.take();
+        if events.is_some() {
+            self.taken.store(true, Ordering::Release);
+        }
+        events
     }
 
     /// Waits for the outcome. Events not taken are discarded.
     pub async fn output(mut self) -> Result<AgentOutput> {
         drop(self.events.take());
         self.outcome.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use agentpod_claude_args::parse_output;
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn output() -> Result<AgentOutput> {
+        let claude = parse_output(
+            r#"{"type":"result","subtype":"success","result":"ok"}"#,
+            false,
+        )?;
+        Ok(AgentOutput::from_claude(claude))
+    }
+
+    /// A run driven in the background that sends `count` events, counting the sends done.
+    fn background_run(count: usize, sent: Arc<AtomicUsize>) -> AgentRun {
+        AgentRun::new(None, move |events| {
+            let task = tokio::spawn(async move {
+                for _ in 0..count {
+                    events.send(AgentEvent::Running).await;
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+                output()
+            });
+            async move { task.await.unwrap_or_else(|e| panic!("{e}")) }
+        })
+    }
+
+    async fn wait_for(sent: &AtomicUsize, count: usize) -> bool {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while sent.load(Ordering::SeqCst) < count {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn events_nobody_took_never_stall_a_background_run() {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let run = background_run(10 * EVENT_BUFFER, sent.clone());
+        // The caller does other work before awaiting the output.
+        assert!(
+            wait_for(&sent, 10 * EVENT_BUFFER).await,
+            "the run stalled after {} events",
+            sent.load(Ordering::SeqCst)
+        );
+        assert!(run.output().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn taken_events_are_all_delivered_in_order() {
+        let sent = Arc::new(AtomicUsize::new(0));
+        let mut run = background_run(3 * EVENT_BUFFER, sent.clone());
+        let events = run.take_events().map(|events| events.collect::<Vec<_>>());
+        let (events, output) = tokio::join!(
+            async move {
+                match events {
+                    Some(events) => events.await,
+                    None => Vec::new(),
+                }
+            },
+            run.output()
+        );
+        assert!(output.is_ok());
+        assert_eq!(events.len(), 3 * EVENT_BUFFER);
     }
 }
