@@ -65,15 +65,6 @@ pub enum AgentError {
         reason: &'static str,
     },
 
-    /// A label given to the agent is refused by the provider.
-    #[error("invalid label {key:?}: {reason}")]
-    InvalidLabel {
-        /// The label key.
-        key: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-
     // ----- infrastructure -----
     /// The agent did not start within the start timeout (scheduling, image pull, a busy node).
     #[error("the agent {pod} did not start within {timeout:?}: {source}")]
@@ -272,7 +263,6 @@ impl AgentError {
                 | Self::InvalidPod { .. }
                 | Self::Unsupported { .. }
                 | Self::InvalidOutputType { .. }
-                | Self::InvalidLabel { .. }
         )
     }
 
