@@ -169,3 +169,27 @@ where
             attempts: attempts.load(Ordering::Relaxed),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backon::BackoffBuilder;
+
+    #[test]
+    fn infinite_delays_never_overflow() {
+        let policy = RetryPolicy::default()
+            .attempts(usize::MAX)
+            .min_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        let delays: Vec<Duration> = policy.backoff().build().take(4).collect();
+        assert_eq!(delays.len(), 4);
+        let doubling = RetryPolicy::default().attempts(100);
+        assert!(
+            doubling
+                .backoff()
+                .build()
+                .take(99)
+                .all(|d| d <= Duration::from_secs(10))
+        );
+    }
+}

@@ -106,6 +106,13 @@ impl Drop for Restart {
     }
 }
 
+/// Closes every inherited descriptor above stderr, then runs the arguments
+/// (bash: dash cannot name descriptors above 9, and its failing `exec` would
+/// end the shell before the API server starts). The test runs under `flock`
+/// on the cluster lock, whose descriptor is inherited (not close-on-exec): an
+/// API server started without this holds the cluster lock as long as it lives.
+const CLOSE_INHERITED_FDS: &str = r#"for fd in /proc/self/fd/*; do n=${fd##*/}; if [ "$n" -gt 2 ] 2>/dev/null; then eval "exec $n>&-"; fi; done; exec "$@""#;
+
 /// Starts the API server again exactly as `cargo xtask cluster up` did.
 #[allow(
     clippy::zombie_processes,
@@ -118,6 +125,7 @@ fn start_apiserver(state: &Path, argv: &[String]) -> std::io::Result<()> {
     let child = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{NODE_NETNS}"))
         .arg("--")
+        .args(["bash", "-c", CLOSE_INHERITED_FDS, "bash"])
         .args(argv)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
