@@ -93,6 +93,7 @@ pub(crate) fn plan(
     }
 
     let split = claude.prompt.len() > PROMPT_IN_INPUTS_MAX;
+    // The template's inputs directory: podspec answers with `<dir>/<key>` for any key.
     let inputs_dir = inputs_path("x")
         .strip_suffix("/x")
         .map(str::to_owned)
