@@ -278,3 +278,71 @@ async fn cluster_provider_api_key_from_an_existing_secret() {
     // The referenced Secret is the caller's: it stays.
     assert!(secrets.get_opt("anthropic").await.expect("read").is_some());
 }
+
+#[tokio::test]
+async fn cluster_provider_missing_cli_is_no_result_with_the_shell_s_words() {
+    let Some(world) = World::new(Script::new()).await else {
+        return;
+    };
+    let provider = world
+        .provider_builder()
+        .claude_path("/nonexistent/claude")
+        .build(
+            agentpod_provider::ClusterConnection::kubeconfig_file(world.cluster.kubeconfig())
+                .connect()
+                .await
+                .expect("connects"),
+        );
+
+    let error = Agent::new("hello")
+        .run(&provider)
+        .await
+        .expect_err("no CLI, no result");
+
+    match &error {
+        AgentError::NoResult {
+            exit, output_tail, ..
+        } => {
+            assert_eq!(exit.code, Some(127), "{error}");
+            assert!(output_tail.contains("/nonexistent/claude"), "{error}");
+        }
+        other => panic!("expected NoResult, got {other:?}"),
+    }
+    assert!(world.endpoint.requests().is_empty());
+    world.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn cluster_provider_missing_image_is_an_infrastructure_error() {
+    let Some(world) = World::new(Script::new()).await else {
+        return;
+    };
+    let template = agentpod_podspec::AgentPodSpec::new("agentpod.local/no-such-image:1")
+        .namespace(world.ns.name())
+        .image_pull_policy(agentpod_podspec::ImagePullPolicy::IfNotPresent);
+    let provider = agentpod_provider::K8sEphemeralProvider::builder(template)
+        .connect(agentpod_provider::ClusterConnection::kubeconfig_file(
+            world.cluster.kubeconfig(),
+        ))
+        .await
+        .expect("connects");
+
+    let error = Agent::new("hello")
+        .run(&provider)
+        .await
+        .expect_err("the image does not exist");
+
+    match &error {
+        AgentError::Infrastructure { source } => assert!(
+            matches!(
+                **source,
+                agentpod_transport::TransportError::CannotStart { ref reason, .. }
+                    if reason.contains("ImagePull")
+            ),
+            "{error}"
+        ),
+        other => panic!("expected an infrastructure error, got {other:?}"),
+    }
+    assert!(!error.is_retryable());
+    world.assert_no_leftovers().await;
+}
