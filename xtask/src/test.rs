@@ -62,10 +62,11 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
 }
 
 /// The library crates users depend on one by one.
-const LIBRARY_CRATES: [&str; 4] = [
+const LIBRARY_CRATES: [&str; 5] = [
     "agentpod-podspec",
     "agentpod-claude-args",
     "agentpod-transport",
+    "agentpod-provider",
     "agentpod",
 ];
 

@@ -13,6 +13,7 @@
 //! | `podspec` (default) | [`podspec`] | k8s-openapi |
 //! | `claude-args` (default) | [`claude_args`] | serde_json |
 //! | `transport` | `transport` | kube-client, tokio |
+//! | `provider` | `provider` (`Agent`, `AgentProvider`, `K8sEphemeralProvider`, `LocalProvider`) | the three layers |
 //! | `full` | all of the above | |
 //!
 //! ```
@@ -52,6 +53,10 @@ pub use agentpod_claude_args as claude_args;
 #[doc(inline)]
 pub use agentpod_transport as transport;
 
+#[cfg(feature = "provider")]
+#[doc(inline)]
+pub use agentpod_provider as provider;
+
 /// The names most programs need, in one import.
 pub mod prelude {
     #[cfg(feature = "podspec")]
@@ -70,6 +75,12 @@ pub mod prelude {
     pub use agentpod_transport::{
         ClusterConnection, ExecOptions, ExecRequest, ExitStatus, RunEvent, RunOptions, RunOutcome,
         StartPolicy, Transport, TransportError, Worker,
+    };
+
+    #[cfg(feature = "provider")]
+    pub use agentpod_provider::{
+        Agent, AgentError, AgentEvent, AgentOutput, AgentProvider, AgentRun, Credential,
+        K8sEphemeralProvider, LocalProvider,
     };
 }
 

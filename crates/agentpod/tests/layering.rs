@@ -6,9 +6,18 @@ use std::process::Command;
 
 /// The normal (non-dev) dependency closure of `package` with `features`, as package names.
 fn dependency_names(package: &str, features: &[&str]) -> Vec<String> {
+    dependency_names_to_depth(package, features, None)
+}
+
+/// Like [`dependency_names`], limited to `depth` levels (1: direct dependencies).
+fn dependency_names_to_depth(package: &str, features: &[&str], depth: Option<u32>) -> Vec<String> {
     let mut command = Command::new(env!("CARGO"));
+    if let Some(depth) = depth {
+        command.args(["tree", "--depth", &depth.to_string()]);
+    } else {
+        command.arg("tree");
+    }
     command.args([
-        "tree",
         "--offline",
         "--package",
         package,
@@ -82,4 +91,44 @@ fn facade_pure_features_do_not_compile_a_kube_client() {
 fn facade_transport_feature_brings_the_client() {
     let names = dependency_names("agentpod", &["transport"]);
     assert!(names.iter().any(|name| name == "kube-client"), "{names:?}");
+}
+
+#[test]
+fn provider_glues_the_layers_and_reaches_kube_only_through_transport() {
+    let all = dependency_names("agentpod-provider", &[]);
+    for layer in [
+        "agentpod-podspec",
+        "agentpod-claude-args",
+        "agentpod-transport",
+    ] {
+        assert!(
+            all.iter().any(|name| name == layer),
+            "{layer} missing: {all:?}"
+        );
+    }
+    // The Kubernetes client and the HTTP stack come in through the transport, never directly:
+    // every byte to the cluster stays the transport's.
+    let direct = dependency_names_to_depth("agentpod-provider", &[], Some(1));
+    let found: Vec<&String> = direct
+        .iter()
+        .filter(|name| ["kube", "kube-client", "hyper", "tower", "http"].contains(&name.as_str()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "agentpod-provider must reach {found:?} only through agentpod-transport"
+    );
+}
+
+#[test]
+fn facade_provider_feature_brings_the_provider_and_defaults_stay_without_it() {
+    let with = dependency_names("agentpod", &["provider"]);
+    assert!(
+        with.iter().any(|name| name == "agentpod-provider"),
+        "{with:?}"
+    );
+    let without = dependency_names("agentpod", &["podspec", "claude-args"]);
+    assert!(
+        !without.iter().any(|name| name == "agentpod-provider"),
+        "{without:?}"
+    );
 }
