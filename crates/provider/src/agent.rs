@@ -293,6 +293,20 @@ impl AgentRequest {
     pub fn run_timeout(&self) -> Option<Duration> {
         self.run_timeout
     }
+
+    /// Every field as JSON, for record/replay keys (see `replay`).
+    pub(crate) fn key_document(&self) -> serde_json::Value {
+        let millis = |timeout: Option<Duration>| {
+            timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
+        };
+        serde_json::json!({
+            // Cannot fail: every map in a `ClaudeRequest` has string keys.
+            "claude": serde_json::to_value(&self.claude).unwrap_or(serde_json::Value::Null),
+            "labels": self.labels,
+            "start_timeout_ms": millis(self.start_timeout),
+            "run_timeout_ms": millis(self.run_timeout),
+        })
+    }
 }
 
 #[cfg(test)]

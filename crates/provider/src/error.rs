@@ -200,6 +200,34 @@ pub enum AgentError {
         stats: Box<RunStats>,
     },
 
+    // ----- record / replay -----
+    /// [`ReplayProvider`](crate::ReplayProvider) holds no recorded run for this request;
+    /// nothing was run. Record it with [`RecordingProvider`](crate::RecordingProvider).
+    #[error(
+        "no recorded run in {} for request {key} (prompt {prompt:?}); record it with RecordingProvider",
+        fixture.display()
+    )]
+    ReplayMiss {
+        /// The request's key (see `ReplayProvider::key_of`).
+        key: String,
+        /// The request's prompt (its first characters).
+        prompt: String,
+        /// The fixture file searched.
+        fixture: std::path::PathBuf,
+    },
+
+    /// A fixture file could not be read, parsed or written.
+    #[error("fixture {}{}: {source}", path.display(), line.map(|n| format!(" line {n}")).unwrap_or_default())]
+    Fixture {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The line (1-based), when one line is at fault.
+        line: Option<usize>,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The CLI's result document has an unexpected shape.
     #[error("the agent's result could not be read: {source}")]
     InvalidResult {
@@ -263,6 +291,7 @@ impl AgentError {
                 | Self::InvalidPod { .. }
                 | Self::Unsupported { .. }
                 | Self::InvalidOutputType { .. }
+                | Self::ReplayMiss { .. }
         )
     }
 

@@ -28,6 +28,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Testing without a cluster: [`RecordingProvider`] records any provider's runs into a JSON
+//! lines fixture file, [`ReplayProvider`] serves them again (a request not recorded is
+//! [`AgentError::ReplayMiss`], never a call).
+//!
 //! Feature `mock`: `MockAgentProvider`, a `mockall` mock of the trait for tests of code that
 //! takes a provider.
 
@@ -38,6 +42,7 @@ mod local;
 mod local_kill;
 mod output;
 mod provider;
+mod replay;
 mod run;
 
 pub use agent::{Agent, AgentRequest};
@@ -48,6 +53,7 @@ pub use output::{AgentOutput, AgentTimings};
 pub use provider::AgentProvider;
 #[cfg(feature = "mock")]
 pub use provider::MockAgentProvider;
+pub use replay::{RecordingProvider, ReplayProvider};
 pub use run::{AgentEvent, AgentEvents, AgentRun, EVENT_BUFFER, EventSender};
 
 /// Re-exported so callers name the same types the builder takes.

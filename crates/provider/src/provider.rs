@@ -52,3 +52,27 @@ pub trait AgentProvider: Send + Sync {
         self.start(request).await?.output().await
     }
 }
+
+/// A reference to a provider is a provider (e.g. `RecordingProvider<&LocalProvider>`).
+#[async_trait]
+impl<P: AgentProvider + ?Sized> AgentProvider for &P {
+    async fn start(&self, request: &AgentRequest) -> Result<AgentRun> {
+        (**self).start(request).await
+    }
+
+    async fn run(&self, request: &AgentRequest) -> Result<AgentOutput> {
+        (**self).run(request).await
+    }
+}
+
+/// A shared provider is a provider (e.g. `RecordingProvider<Arc<dyn AgentProvider>>`).
+#[async_trait]
+impl<P: AgentProvider + ?Sized> AgentProvider for std::sync::Arc<P> {
+    async fn start(&self, request: &AgentRequest) -> Result<AgentRun> {
+        (**self).start(request).await
+    }
+
+    async fn run(&self, request: &AgentRequest) -> Result<AgentOutput> {
+        (**self).run(request).await
+    }
+}

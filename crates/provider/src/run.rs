@@ -15,7 +15,10 @@ use tokio::sync::mpsc;
 use crate::{AgentOutput, Result};
 
 /// Something that happened during a run, in order.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialised (for fixture files) as `{"type": "assistant_text", "text": …}` and so on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AgentEvent {
     /// The pod exists.
