@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+pub mod local;
+
 use agentpod_podspec::labels::MANAGED_SELECTOR;
 use agentpod_podspec::{AgentPodSpec, ImagePullPolicy};
 use agentpod_provider::{
