@@ -2,4 +2,6 @@
 //! CLI and a real cluster without any network access beyond this machine.
 
 pub mod cluster;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod model;
