@@ -28,6 +28,11 @@ async fn cluster_provider_passes_the_conformance_suite() {
         })
         .run()
         .await;
+    // The per-check figures, for `--nocapture` runs.
+    #[allow(clippy::print_stderr, reason = "a test's report on the terminal")]
+    {
+        eprintln!("K8sEphemeralProvider conformance:\n{report}");
+    }
     assert!(report.passed(), "{report}");
     assert_eq!(report.checks.len(), 7);
 }

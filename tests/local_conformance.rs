@@ -40,6 +40,11 @@ async fn local_provider_passes_the_conformance_suite() {
         })
         .run()
         .await;
+    // The per-check figures, for `--nocapture` runs.
+    #[allow(clippy::print_stderr, reason = "a test's report on the terminal")]
+    {
+        eprintln!("LocalProvider conformance:\n{report}");
+    }
     assert!(report.passed(), "{report}");
     assert_eq!(report.checks.len(), 7);
 }
