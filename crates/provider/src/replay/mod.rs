@@ -57,13 +57,13 @@ use fixture::{Line, RecordedError, RecordedOutput, RecordedRequest};
 pub struct RecordingProvider<P> {
     inner: P,
     sink: Arc<Sink>,
+    redactions: Arc<Vec<String>>,
 }
 
 #[derive(Debug)]
 struct Sink {
     path: PathBuf,
     file: Mutex<std::fs::File>,
-    redactions: Vec<String>,
 }
 
 impl<P: AgentProvider> RecordingProvider<P> {
@@ -80,21 +80,18 @@ impl<P: AgentProvider> RecordingProvider<P> {
             sink: Arc::new(Sink {
                 path,
                 file: Mutex::new(file),
-                redactions: Vec::new(),
             }),
+            redactions: Arc::new(Vec::new()),
         })
     }
 
     /// A secret (an API key, a token) to replace with `[redacted]` wherever it would appear in
-    /// the file, e.g. in a tool's output. Call before cloning the recorder. Empty values are
-    /// ignored.
+    /// the file, e.g. in a tool's output. Empty values are ignored.
     #[must_use]
     pub fn redact(mut self, secret: impl Into<String>) -> Self {
         let secret = secret.into();
-        if !secret.is_empty()
-            && let Some(sink) = Arc::get_mut(&mut self.sink)
-        {
-            sink.redactions.push(secret);
+        if !secret.is_empty() {
+            Arc::make_mut(&mut self.redactions).push(secret);
         }
         self
     }
@@ -112,7 +109,7 @@ impl<P: AgentProvider> RecordingProvider<P> {
 
 impl Sink {
     /// Appends one run, all lines in one write so concurrent runs never interleave.
-    fn write(&self, lines: &[Line]) -> Result<()> {
+    fn write(&self, lines: &[Line], redactions: &[String]) -> Result<()> {
         let mut text = String::new();
         for line in lines {
             let json = serde_json::to_string(line)
@@ -120,7 +117,7 @@ impl Sink {
             text.push_str(&json);
             text.push('\n');
         }
-        for secret in &self.redactions {
+        for secret in redactions {
             text = text.replace(secret.as_str(), "[redacted]");
         }
         let mut file = self
@@ -149,6 +146,7 @@ impl<P: AgentProvider> AgentProvider for RecordingProvider<P> {
         let pod = head.pod.clone();
         let inner_events = run.take_events();
         let sink = self.sink.clone();
+        let redactions = self.redactions.clone();
         Ok(AgentRun::new(pod, move |events| async move {
             let forward = async {
                 let mut seen = Vec::new();
@@ -170,7 +168,7 @@ impl<P: AgentProvider> AgentProvider for RecordingProvider<P> {
                     let mut lines = vec![Line::Request(head)];
                     lines.extend(seen.into_iter().map(Line::Event));
                     lines.push(end);
-                    sink.write(&lines)?;
+                    sink.write(&lines, &redactions)?;
                 }
                 None => tracing::warn!(
                     fixture = %sink.path.display(),

@@ -226,3 +226,17 @@ fn a_broken_fixture_names_its_file_and_line() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_secret_added_to_a_clone_is_redacted_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clone.jsonl");
+    let recorder = RecordingProvider::create(Arc::new(Scripted::default()), &path).unwrap();
+    let shared = recorder.clone();
+    let redacting = recorder.redact("sk-secret-in-tool-output");
+    let (_, output) = run_all(&redacting, &Agent::new("count")).await;
+    output.unwrap();
+    drop(shared);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("sk-secret-in-tool-output"), "{text}");
+}
