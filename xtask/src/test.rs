@@ -10,7 +10,8 @@
 use std::process::Command;
 use std::time::Instant;
 
-use agentpod_testkit::cluster::KUBECONFIG_ENV;
+use agentpod_testkit::cluster::{self as cluster_topology, KUBECONFIG_ENV};
+use agentpod_testkit::model::{ModelEndpoint, Script};
 use anyhow::{Context, bail};
 
 use crate::cluster::{self, layout::Layout};
@@ -143,27 +144,58 @@ fn forget_unpacked_packages() -> anyhow::Result<()> {
 }
 
 /// Runs the examples that need a cluster against the local one, configured
-/// the way a user's program is: through `KUBECONFIG`.
+/// the way a user's program is: through `KUBECONFIG` (and, for the agent, the
+/// variables a user sets to reach a model API: here the offline endpoint).
 fn run_cluster_examples(kubeconfig: &str) -> anyhow::Result<()> {
     for example in CLUSTER_EXAMPLES {
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .args([
-                "run",
-                "--quiet",
-                "--package",
-                "agentpod-examples",
-                "--example",
-                example,
-            ])
-            .env("KUBECONFIG", kubeconfig)
-            .env(
-                "AGENTPOD_EXAMPLE_IMAGE",
-                agentpod_testkit::cluster::BUSYBOX_IMAGE,
-            );
+        let mut command = example_command(example, kubeconfig);
+        command.env(
+            "AGENTPOD_EXAMPLE_IMAGE",
+            agentpod_testkit::cluster::BUSYBOX_IMAGE,
+        );
         run_step(&format!("cargo run --example {example}"), command)?;
     }
-    Ok(())
+    // The agent example needs a model: the scripted endpoint (it answers "OK"), bound where
+    // pods reach it, for as long as the runtime that serves it lives.
+    let runtime = tokio::runtime::Runtime::new().context("could not start a tokio runtime")?;
+    let endpoint = runtime
+        .block_on(ModelEndpoint::start(
+            Script::new(),
+            cluster_topology::model_endpoint_bind_addr(),
+        ))
+        .context("could not start the model endpoint for the agent example")?;
+    let mut command = example_command("agent_run", kubeconfig);
+    command
+        .env(
+            "AGENTPOD_EXAMPLE_IMAGE",
+            cluster_topology::CLAUDE_RUNNER_IMAGE,
+        )
+        .env(
+            "AGENTPOD_EXAMPLE_CLAUDE",
+            cluster_topology::CLAUDE_RUNNER_BINARY,
+        )
+        .env("ANTHROPIC_API_KEY", "offline-endpoint-key")
+        .env("ANTHROPIC_BASE_URL", endpoint.base_url());
+    let result = run_step("cargo run --example agent_run", command);
+    drop(endpoint);
+    result
+}
+
+/// `cargo run` of one example of the examples package, configured through `KUBECONFIG`.
+fn example_command(example: &str, kubeconfig: &str) -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "agentpod-examples",
+            "--example",
+            example,
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove(KUBECONFIG_ENV);
+    command
 }
 
 /// Runs a prepared command and turns a failure into an error naming it.
