@@ -121,13 +121,7 @@ async fn logs_taken_but_read_only_after_wait_do_not_deadlock_the_run() {
     let transport = transport(fake.clone(), |fake, seen| {
         let reply = match (seen.method.clone(), seen.path.as_str()) {
             (Method::POST, _) => accept_pod(&fake, &seen),
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![
-                    event("MODIFIED", pod_in(&fake, "11", "Running", None)),
-                    event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0))),
-                ],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_running_then_succeeded(&fake),
             (Method::GET, "/api/v1/namespaces/ns/pods/p/log") => {
                 chunked_reply(vec![Bytes::from(vec![b'x'; 64 * 1024]); 4], Then::End)
             }
@@ -431,13 +425,7 @@ async fn infinite_timeouts_are_accepted_and_never_overflow() {
     let transport = transport(fake.clone(), |fake, seen| {
         let reply = match (seen.method.clone(), seen.path.as_str()) {
             (Method::POST, _) => accept_pod(&fake, &seen),
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![
-                    event("MODIFIED", pod_in(&fake, "11", "Running", None)),
-                    event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0))),
-                ],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_running_then_succeeded(&fake),
             (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
             _ => status_reply(404, "NotFound"),
         };

@@ -142,6 +142,17 @@ pub fn event(kind: &str, object: Value) -> Value {
     json!({"type": kind, "object": object})
 }
 
+/// A watch that sees the created pod running, then succeeded with exit code 0, then stays open.
+pub fn watch_running_then_succeeded(fake: &Fake) -> Reply {
+    stream_reply(
+        vec![
+            event("MODIFIED", pod_in(fake, "11", "Running", None)),
+            event("MODIFIED", pod_in(fake, "12", "Succeeded", Some(0))),
+        ],
+        true,
+    )
+}
+
 pub type Handler = fn(Arc<Fake>, Seen) -> futures::future::BoxFuture<'static, Reply>;
 
 pub fn transport(fake: Arc<Fake>, handler: Handler) -> Transport {
