@@ -73,11 +73,11 @@ async fn drive(
         // Return now. The container's exit is known only if the cluster already reported it
         // (the kubelet notices it on its 1 s status relist); dropping the handle deletes the
         // pod and its Secrets in the background (`Transport::finish_cleanups` awaits that).
+        // Note what the run reported meanwhile (a finish, maybe), without sending anything
+        // after `Result`.
         if let Some(run_events) = run_events.as_mut() {
             while let Some(Some(event)) = run_events.next().now_or_never() {
-                if let Some(event) = seen.note(event, &namespace) {
-                    events.send(event).await;
-                }
+                let _ = seen.note(event, &namespace);
             }
         }
         let api_requests = handle.api_requests();
