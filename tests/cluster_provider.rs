@@ -34,7 +34,13 @@ async fn cluster_provider_text_answer() {
         .expect("the agent answers");
 
     assert_eq!(output.text, "4");
-    assert_eq!(output.exit_code, Some(0));
+    // The output is returned at the result; the exit code only when the cluster reported it
+    // by then.
+    assert!(
+        matches!(output.exit_code, None | Some(0)),
+        "{:?}",
+        output.exit_code
+    );
     assert!(
         output
             .pod

@@ -184,13 +184,21 @@ async fn cluster_provider_trivial_call_figures() {
     let mut agent_times = Vec::new();
     let mut pod_runs = Vec::new();
     let mut requests = Vec::new();
+    let mut all_requests = Vec::new();
+    let mut exit_codes = Vec::new();
+    let transport = provider.transport();
     for _ in 0..9 {
+        let before = transport.total_requests();
         let started = Instant::now();
         let output = Agent::new("say ok").run(&provider).await.expect("answers");
         walls.push(started.elapsed());
+        // The cleanup may still run in the background: count its requests too.
+        assert!(transport.finish_cleanups(Duration::from_secs(30)).await);
+        all_requests.push(transport.total_requests() - before);
         agent_times.push(output.timings.agent);
         pod_runs.push(output.timings.pod_run.unwrap_or_default());
         requests.push(output.api_requests);
+        exit_codes.push(output.exit_code);
         assert_eq!(output.text, "ok");
         assert!(output.api_requests > 0);
     }
@@ -200,7 +208,8 @@ async fn cluster_provider_trivial_call_figures() {
     let median = |values: &[Duration]| values[values.len() / 2];
     eprintln!(
         "trivial call x9: wall median {:?} (all {walls:?}); container running→finished (watch) median {:?}; \
-         CLI's own duration median {:?}; API requests {requests:?}",
+         CLI's own duration median {:?}; API requests in the output {requests:?}, \
+         cleanup included {all_requests:?}; exit codes {exit_codes:?}",
         median(&walls),
         median(&pod_runs),
         median(&agent_times),

@@ -33,12 +33,14 @@ pub struct AgentOutput<T = serde_json::Value> {
     pub permission_denials: Vec<PermissionDenial>,
     /// Where the time went.
     pub timings: AgentTimings,
-    /// The process's exit code, when known.
+    /// The process's exit code, when known. A pod provider returns as soon as the result
+    /// arrived, so this is `None` unless the cluster had reported the exit by then.
     pub exit_code: Option<i32>,
     /// The pod the agent ran in (`None` for providers without pods).
     pub pod: Option<String>,
-    /// Requests the provider sent to its infrastructure (the Kubernetes API for pod providers),
-    /// cleanup included; `0` where there is none.
+    /// Requests the provider sent to its infrastructure (the Kubernetes API for pod providers)
+    /// up to the output; `0` where there is none. A pod's cleanup after a result runs in the
+    /// background and is not counted here (it is when the run ended without a result).
     pub api_requests: u64,
     /// Stream events left out of [`AgentRun::events`](crate::AgentRun::take_events) or the
     /// parser's memory to keep memory bounded.
@@ -51,10 +53,12 @@ pub struct AgentOutput<T = serde_json::Value> {
 pub struct AgentTimings {
     /// From the start call to the output.
     pub total: Duration,
-    /// From the pod's create to the container running (`None` without pods, and when the
-    /// container ran between two watch events so that it was never seen running).
+    /// From the start call (or the pod's create) to the container running (`None` without
+    /// pods, and when the container ran between two watch events so that it was never seen
+    /// running).
     pub pod_start: Option<Duration>,
-    /// From the container running to its end, as the cluster reported it (`None` without pods).
+    /// From the container running to its end, as the cluster reported it (`None` without pods,
+    /// and when the output was returned before the cluster reported the end).
     pub pod_run: Option<Duration>,
     /// The agent's own run time as the CLI reported it.
     pub agent: Duration,

@@ -8,9 +8,9 @@
 
 use std::time::Instant;
 
-use agentpod_claude_args::{ClaudeArgsError, ClaudeCommand};
-use agentpod_transport::{RunEvent, RunHandle, TransportError};
-use futures::StreamExt;
+use agentpod_claude_args::{ClaudeArgsError, ClaudeCommand, StreamParser};
+use agentpod_transport::{ExitStatus, RunEvent, RunEvents, RunHandle, TransportError};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{AgentError, AgentEvent, AgentOutput, AgentRun, EventSender, Result};
@@ -46,96 +46,196 @@ async fn drive(
 ) -> Result<AgentOutput> {
     let namespace = handle.namespace().to_owned();
     let pod = handle.pod().to_owned();
-    let run_events = handle.take_events();
+    let mut run_events = handle.take_events();
     let logs = handle.take_logs();
+    let mut seen = Seen::default();
 
-    let forward_run_events = {
-        let events = events.clone();
-        let namespace = namespace.clone();
-        async move {
-            let Some(mut run_events) = run_events else {
-                return;
-            };
-            while let Some(event) = run_events.next().await {
-                let event = match event {
-                    RunEvent::Created { pod, .. } => AgentEvent::PodCreated {
-                        namespace: namespace.clone(),
-                        pod,
-                    },
-                    RunEvent::Pending(reason) => AgentEvent::Pending {
-                        reason: reason.to_string(),
-                    },
-                    RunEvent::Running => AgentEvent::Running,
-                    RunEvent::Finished(_) => continue,
-                };
-                events.send(event).await;
+    // Read the log while forwarding the run's events, until the result arrived or the log
+    // ended.
+    let LogRead {
+        parser,
+        tail,
+        broken,
+    } = {
+        let read = read_log(logs, command.stream_parser(), &events);
+        let forward = forward(run_events.as_mut(), &events, &namespace, &mut seen);
+        tokio::pin!(read, forward);
+        let mut forwarding = true;
+        loop {
+            tokio::select! {
+                log = &mut read => break log,
+                () = &mut forward, if forwarding => forwarding = false,
             }
         }
     };
 
-    let parse_logs = {
-        let events = events.clone();
-        async move {
-            let mut parser = command.stream_parser();
-            let mut tail = Tail::default();
-            let mut result_seen = false;
-            let mut broken = None;
-            if let Some(mut logs) = logs {
-                while let Some(chunk) = logs.next().await {
-                    let chunk = match chunk {
-                        Ok(chunk) => chunk,
-                        Err(error) => {
-                            broken = Some(error);
-                            break;
-                        }
-                    };
-                    parser.feed(&chunk);
-                    tail.push(&chunk);
-                    for event in parser.take_events() {
-                        events.send(event.into()).await;
-                    }
-                    if !result_seen && parser.has_result() {
-                        result_seen = true;
-                        events.send(AgentEvent::Result).await;
-                    }
-                }
+    if parser.has_result() {
+        // Return now. The container's exit is known only if the cluster already reported it
+        // (the kubelet notices it on its 1 s status relist); dropping the handle deletes the
+        // pod and its Secrets in the background (`Transport::finish_cleanups` awaits that).
+        // Note what the run reported meanwhile (a finish, maybe), without sending anything
+        // after `Result`.
+        if let Some(run_events) = run_events.as_mut() {
+            while let Some(Some(event)) = run_events.next().now_or_never() {
+                let _ = seen.note(event, &namespace);
             }
-            (parser, tail, broken)
         }
-    };
+        let api_requests = handle.api_requests();
+        drop(handle);
+        let claude = parser.finish().map_err(AgentError::from_outcome)?;
+        let mut output = AgentOutput::from_claude(claude);
+        output.exit_code = seen.exit.and_then(|exit| exit.code);
+        output.pod = Some(pod);
+        output.api_requests = api_requests;
+        output.timings.pod_start = seen
+            .running
+            .map(|running| running.saturating_duration_since(started));
+        output.timings.pod_run = seen
+            .running
+            .zip(seen.finished)
+            .map(|(running, finished)| finished.saturating_duration_since(running));
+        output.timings.total = started.elapsed();
+        return Ok(output);
+    }
 
-    let ((parser, tail, broken), (), outcome) =
-        tokio::join!(parse_logs, forward_run_events, handle.wait());
+    // No result: the outcome (the exit status, or why the run failed) explains why.
+    let ((), outcome) = tokio::join!(
+        forward(run_events.as_mut(), &events, &namespace, &mut seen),
+        handle.wait()
+    );
     let outcome = outcome?;
-    let parsed = parser.finish();
-    let claude = match parsed {
-        Ok(claude) => claude,
+    match parser.finish() {
+        Ok(claude) => {
+            // The result was the log's last line, without a newline.
+            let mut output = AgentOutput::from_claude(claude);
+            output.exit_code = outcome.exit.code;
+            output.pod = Some(pod);
+            output.api_requests = outcome.api_requests;
+            output.timings.pod_start = outcome.timings.start;
+            output.timings.pod_run = outcome.timings.run;
+            output.timings.total = started.elapsed();
+            Ok(output)
+        }
         Err(source @ ClaudeArgsError::MissingResult { .. }) => {
             if let Some(source) = broken {
                 return Err(AgentError::from(source));
             }
-            return Err(AgentError::NoResult {
+            Err(AgentError::NoResult {
                 pod: Some(pod),
                 exit: Box::new(outcome.exit),
                 output_tail: tail.text(),
                 source,
-            });
+            })
         }
-        Err(error) => return Err(AgentError::from_outcome(error)),
+        Err(error) => Err(AgentError::from_outcome(error)),
+    }
+}
+
+/// What the run's events told so far.
+#[derive(Default)]
+struct Seen {
+    /// When the container was seen running.
+    running: Option<Instant>,
+    /// When the pod was seen finished.
+    finished: Option<Instant>,
+    /// How it finished.
+    exit: Option<ExitStatus>,
+}
+
+impl Seen {
+    /// Notes `event`; returns the agent event to send, if any.
+    fn note(&mut self, event: RunEvent, namespace: &str) -> Option<AgentEvent> {
+        match event {
+            RunEvent::Created { pod, .. } => Some(AgentEvent::PodCreated {
+                namespace: namespace.to_owned(),
+                pod,
+            }),
+            RunEvent::Pending(reason) => Some(AgentEvent::Pending {
+                reason: reason.to_string(),
+            }),
+            RunEvent::Running => {
+                self.running = Some(Instant::now());
+                Some(AgentEvent::Running)
+            }
+            RunEvent::Finished(exit) => {
+                self.finished = Some(Instant::now());
+                self.exit = Some(exit);
+                None
+            }
+        }
+    }
+}
+
+/// Forwards the run's events until they end.
+async fn forward(
+    run_events: Option<&mut RunEvents>,
+    events: &EventSender,
+    namespace: &str,
+    seen: &mut Seen,
+) {
+    let Some(run_events) = run_events else {
+        return;
     };
-    let mut output = AgentOutput::from_claude(claude);
-    output.exit_code = outcome.exit.code;
-    output.pod = Some(pod);
-    output.api_requests = outcome.api_requests;
-    output.timings.pod_start = outcome.timings.start;
-    output.timings.pod_run = outcome.timings.run;
-    output.timings.total = started.elapsed();
-    Ok(output)
+    while let Some(event) = run_events.next().await {
+        if let Some(event) = seen.note(event, namespace) {
+            events.send(event).await;
+        }
+    }
+}
+
+/// What reading the log gave.
+pub(super) struct LogRead {
+    pub(super) parser: StreamParser,
+    pub(super) tail: Tail,
+    /// The error that ended the log early, if one did.
+    pub(super) broken: Option<TransportError>,
+}
+
+/// Reads the log, parsing it as it arrives and sending each event on, until the CLI's
+/// `result` document arrived or the log ended. It does not wait for the log to end after the
+/// result: the kubelet ends the follow only once it noticed the container's exit (its status
+/// relist runs every second), and nothing the CLI prints after its result changes the outcome.
+pub(super) async fn read_log<S, B>(
+    logs: Option<S>,
+    mut parser: StreamParser,
+    events: &EventSender,
+) -> LogRead
+where
+    S: Stream<Item = std::result::Result<B, TransportError>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let mut tail = Tail::default();
+    let mut broken = None;
+    if let Some(mut logs) = logs {
+        while let Some(chunk) = logs.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    broken = Some(error);
+                    break;
+                }
+            };
+            parser.feed(chunk.as_ref());
+            tail.push(chunk.as_ref());
+            for event in parser.take_events() {
+                events.send(event.into()).await;
+            }
+            if parser.has_result() {
+                events.send(AgentEvent::Result).await;
+                break;
+            }
+        }
+    }
+    LogRead {
+        parser,
+        tail,
+        broken,
+    }
 }
 
 /// The last [`TAIL_BYTES`] of the log, for error messages.
 #[derive(Default)]
-struct Tail(Vec<u8>);
+pub(super) struct Tail(Vec<u8>);
 
 impl Tail {
     fn push(&mut self, chunk: &[u8]) {
@@ -146,7 +246,11 @@ impl Tail {
         }
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0).trim().to_owned()
     }
 }
+
+#[cfg(test)]
+#[path = "drive_tests.rs"]
+mod tests;
