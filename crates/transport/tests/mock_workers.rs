@@ -30,16 +30,10 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use kube::client::Body;
 use serde_json::{Value, json};
 
-type Reply = Response<BoxBody<Bytes, Infallible>>;
+mod mock;
+use mock::Seen;
 
-/// One recorded request.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: String,
-    body: Value,
-}
+type Reply = Response<BoxBody<Bytes, Infallible>>;
 
 impl Seen {
     fn line(&self) -> String {
@@ -197,18 +191,7 @@ fn transport(store: Arc<Mutex<Store>>, hook: Hook) -> Transport {
         let store = store.clone();
         let hook = hook.clone();
         async move {
-            let (parts, body) = request.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let seen = Seen {
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or_default().to_owned(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
+            let seen = Seen::read(request).await;
             let stall = {
                 let mut store = store.lock().unwrap();
                 store.seen.push(seen.clone());

@@ -30,6 +30,24 @@ pub struct Seen {
     pub body: Value,
 }
 
+impl Seen {
+    /// Reads a request the client sent: method, path, query and JSON body (`Null` if none).
+    pub async fn read(request: Request<Body>) -> Seen {
+        let (parts, body) = request.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Seen {
+            method: parts.method,
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+}
+
 /// What the fake API server does; each test fills in its behaviour.
 #[derive(Default)]
 pub struct Fake {
@@ -159,18 +177,7 @@ pub fn transport(fake: Arc<Fake>, handler: Handler) -> Transport {
     let service = tower::service_fn(move |request: Request<Body>| {
         let fake = fake.clone();
         async move {
-            let (parts, body) = request.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let seen = Seen {
-                method: parts.method.clone(),
-                path: parts.uri.path().to_owned(),
-                query: parts.uri.query().unwrap_or_default().to_owned(),
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
+            let seen = Seen::read(request).await;
             fake.seen.lock().unwrap().push(seen.clone());
             if seen.method == Method::POST && seen.path.ends_with("/pods") {
                 *fake.pod_posts.lock().unwrap() += 1;
