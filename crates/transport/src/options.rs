@@ -1,8 +1,15 @@
 //! Options of an ephemeral run: timeouts, fail-fast graces, logs, cleanup.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::{CleanupPolicy, StartPolicy};
+use agentpod_podspec::RenderedPod;
+
+use crate::create::{Bounds, stamp};
+use crate::{CleanupPolicy, StartPolicy, TransportError};
+
+/// The run-token annotation's value in a [`RunOptions::preview`]: the real token is drawn
+/// afresh for each create.
+pub const PREVIEW_RUN_TOKEN: &str = "<drawn-per-run>";
 
 /// Slack added on top of start + run timeout for the pod's
 /// `activeDeadlineSeconds`, so that our client-side timeout fires first and
@@ -193,6 +200,46 @@ impl RunOptions {
     /// Time until the reaper may delete the run's objects, from creation.
     pub(crate) fn expiry_after(&self) -> Duration {
         self.longest_run().saturating_add(self.expiry_margin)
+    }
+
+    /// When the objects of a run created at `now` expire: `now +`
+    /// [`expiry_after`](Self::expiry_after), capped a century ahead (an "infinite" run never
+    /// expires in practice, and the annotation stays a valid timestamp).
+    pub(crate) fn expires_at(&self, now: SystemTime) -> SystemTime {
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        now.checked_add(self.expiry_after().min(CENTURY))
+            .unwrap_or(now)
+    }
+
+    /// `rendered` as [`Transport::start`](crate::Transport::start) creates it with these
+    /// options at `now`, without a cluster: with the expiry annotation, the pod's
+    /// `activeDeadlineSeconds` and the run-token annotation (value [`PREVIEW_RUN_TOKEN`]; the
+    /// real token is drawn per create). Not shown: the Secrets' owner reference to the pod,
+    /// which needs the created pod's UID.
+    ///
+    /// ```
+    /// use agentpod_podspec::AgentPodSpec;
+    /// use agentpod_transport::RunOptions;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let rendered = AgentPodSpec::new("busybox:1.36").name("job").render(UNIX_EPOCH)?;
+    /// let options = RunOptions::default().run_timeout(Duration::from_secs(60));
+    /// let created = options.preview(rendered, UNIX_EPOCH)?;
+    /// let deadline = created.pod.spec.as_ref().and_then(|s| s.active_deadline_seconds);
+    /// assert_eq!(deadline, Some(options.active_deadline_seconds()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn preview(
+        &self,
+        mut rendered: RenderedPod,
+        now: SystemTime,
+    ) -> Result<RenderedPod, TransportError> {
+        let bounds = Bounds {
+            active_deadline_seconds: self.active_deadline_seconds(),
+            expires_at: self.expires_at(now),
+        };
+        stamp(&mut rendered, PREVIEW_RUN_TOKEN, Some(&bounds))?;
+        Ok(rendered)
     }
 }
 
