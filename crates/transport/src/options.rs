@@ -258,5 +258,53 @@ mod tests {
             MAX_ACTIVE_DEADLINE_SECONDS
         );
         assert_eq!(options.expiry_after(), Duration::MAX);
+        // The preview's expiry stays a valid timestamp a century ahead at most.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        assert_eq!(options.expires_at(now), now + century);
+    }
+
+    #[test]
+    fn preview_stamps_what_a_create_stamps() {
+        use agentpod_podspec::AgentPodSpec;
+        use agentpod_podspec::expiry::parse_expires_at;
+        use agentpod_podspec::labels::EXPIRES_AT_ANNOTATION;
+
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let rendered = AgentPodSpec::new("busybox:1")
+            .name("job")
+            .secret_env("TOKEN", "t")
+            .render(now);
+        let Ok(rendered) = rendered else {
+            panic!("render failed: {rendered:?}");
+        };
+        let options = RunOptions::default().run_timeout(Duration::from_secs(60));
+        let Ok(created) = options.preview(rendered, now) else {
+            panic!("preview failed");
+        };
+        assert_eq!(
+            created
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.active_deadline_seconds),
+            Some(options.active_deadline_seconds())
+        );
+        assert_eq!(created.secrets.len(), 1);
+        for meta in std::iter::once(&created.pod.metadata)
+            .chain(created.secrets.iter().map(|s| &s.metadata))
+        {
+            let annotations = meta.annotations.clone().unwrap_or_default();
+            assert_eq!(
+                annotations
+                    .get(crate::RUN_TOKEN_ANNOTATION)
+                    .map(String::as_str),
+                Some(PREVIEW_RUN_TOKEN)
+            );
+            let expiry = annotations
+                .get(EXPIRES_AT_ANNOTATION)
+                .and_then(|value| parse_expires_at(value).ok());
+            assert_eq!(expiry, Some(now + options.expiry_after()));
+        }
     }
 }
