@@ -263,3 +263,130 @@ async fn cluster_cli_failing_runs_have_their_exit_codes() {
     assert!(errors[0].contains("ImagePull"), "{}", errors[0]);
     world.assert_nothing_left().await;
 }
+
+/// `agentpod reap` in this world's namespace.
+async fn reap(world: &World, args: &[&str]) -> Outcome {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
+    clean_env(&mut command, world.home.path());
+    command
+        .arg("reap")
+        .arg("--kubeconfig")
+        .arg(world.cluster.kubeconfig())
+        .args(["-n", world.ns.name()])
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("joined")
+        .expect("the binary runs");
+    Outcome {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A pod and its inputs Secret with our labels, rendered at `rendered_at` with a one-hour expiry.
+async fn create_our_objects(world: &World, name: &str, rendered_at: std::time::SystemTime) {
+    let rendered = agentpod_podspec::AgentPodSpec::new(agentpod_testkit::cluster::BUSYBOX_IMAGE)
+        .name(name)
+        .namespace(world.ns.name())
+        .command(["sleep", "3600"])
+        .secret_env("TOKEN", "t")
+        .expires_after(std::time::Duration::from_secs(3600))
+        .render(rendered_at)
+        .expect("renders");
+    for secret in &rendered.secrets {
+        world
+            .ns
+            .api::<Secret>()
+            .create(&Default::default(), secret)
+            .await
+            .expect("secret created");
+    }
+    world
+        .ns
+        .api::<Pod>()
+        .create(&Default::default(), &rendered.pod)
+        .await
+        .expect("pod created");
+}
+
+#[tokio::test]
+async fn cluster_cli_reap_lists_then_deletes_what_a_crashed_run_left() {
+    let Some(world) = world(Script::new()).await else {
+        return;
+    };
+    // What a killed process leaves: a pod and its inputs Secret whose expiry passed an hour
+    // ago (rendered two hours ago with a one-hour expiry), and a fresh pair that must stay.
+    let now = std::time::SystemTime::now();
+    create_our_objects(
+        &world,
+        "leftover",
+        now - std::time::Duration::from_secs(7200),
+    )
+    .await;
+    create_our_objects(&world, "live", now).await;
+
+    let outcome = reap(&world, &["--dry-run"]).await;
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+    let ns = world.ns.name();
+    assert!(
+        outcome
+            .stdout
+            .contains("would delete 1 pod(s) and 1 secret(s)"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains(&format!("pod/{ns}/leftover")),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains(&format!("secret/{ns}/leftover-inputs")),
+        "{}",
+        outcome.stdout
+    );
+    assert!(!outcome.stdout.contains("live"), "{}", outcome.stdout);
+    let pods = world
+        .ns
+        .api::<Pod>()
+        .list(&ListParams::default())
+        .await
+        .expect("list");
+    assert_eq!(pods.items.len(), 2, "a dry run deletes nothing");
+
+    let outcome = reap(&world, &[]).await;
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains(&format!("pod/{ns}/leftover")),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("deleted 1 pod(s) and 1 secret(s)"),
+        "{}",
+        outcome.stdout
+    );
+    let secrets = world
+        .ns
+        .api::<Secret>()
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=agentpod"))
+        .await
+        .expect("list");
+    let names: Vec<String> = secrets
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    assert_eq!(names, ["live-inputs"]);
+
+    let outcome = reap(&world, &[]).await;
+    assert!(
+        outcome.stdout.contains("nothing to reap"),
+        "{}",
+        outcome.stdout
+    );
+}
