@@ -31,8 +31,9 @@ pub mod exit {
 pub enum Failure {
     /// The command line, the configuration or an input file is wrong; nothing was sent.
     Usage(String),
-    /// The run failed (or was refused before it started).
-    Agent(AgentError),
+    /// The run failed (or was refused before it started), with the last Kubernetes events of
+    /// its pod when they help (a pod that could not start or ended without a result).
+    Agent(AgentError, Vec<String>),
     /// A cluster operation outside a run failed (reap).
     Cluster(TransportError),
     /// Something on the cluster side failed, said in words (e.g. deletes the reaper could not do).
@@ -45,7 +46,7 @@ pub enum Failure {
 
 impl From<AgentError> for Failure {
     fn from(error: AgentError) -> Self {
-        Failure::Agent(error)
+        Failure::Agent(error, Vec::new())
     }
 }
 
@@ -66,7 +67,7 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Usage(_) => exit::USAGE,
-            Failure::Agent(error) => agent_exit_code(error),
+            Failure::Agent(error, _) => agent_exit_code(error),
             Failure::Cluster(_) | Failure::Infrastructure(_) => exit::INFRASTRUCTURE,
             Failure::Output(_) => exit::AGENT,
             Failure::Interrupted => exit::INTERRUPTED,
@@ -77,10 +78,18 @@ impl Failure {
     pub fn kind(&self) -> &'static str {
         match self {
             Failure::Usage(_) => "usage",
-            Failure::Agent(error) => agent_kind(error),
+            Failure::Agent(error, _) => agent_kind(error),
             Failure::Cluster(_) | Failure::Infrastructure(_) => "infrastructure",
             Failure::Output(_) => "output",
             Failure::Interrupted => "interrupted",
+        }
+    }
+
+    /// The message without the indented lines below it (events, output tail).
+    pub fn headline(&self) -> String {
+        match self {
+            Failure::Agent(error, _) => agent_message(error),
+            other => other.message(),
         }
     }
 
@@ -89,12 +98,35 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Failure::Usage(message) => message.clone(),
-            Failure::Agent(error) => agent_message(error),
+            Failure::Agent(error, events) => {
+                let mut message = agent_message(error);
+                for event in events {
+                    message.push_str("\n  event: ");
+                    message.push_str(event);
+                }
+                message
+            }
             Failure::Cluster(error) => with_hint(chain(error), cluster_hint(error)),
             Failure::Infrastructure(message) => message.clone(),
             Failure::Output(error) => format!("cannot write the output: {error}"),
             Failure::Interrupted => "interrupted; the run's pod and Secrets were deleted".into(),
         }
+    }
+}
+
+/// The pod (`namespace`-relative name) of a failure whose pod's events may say why: it could
+/// not start, vanished, or ended without a result.
+pub fn pod_worth_describing(error: &AgentError) -> Option<&str> {
+    match error {
+        AgentError::StartTimeout { pod, .. } => Some(pod),
+        AgentError::NoResult { pod: Some(pod), .. } => Some(pod),
+        AgentError::Infrastructure { source } => match &**source {
+            TransportError::CannotStart { pod, .. }
+            | TransportError::Unschedulable { pod, .. }
+            | TransportError::PodVanished { pod, .. } => Some(pod),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

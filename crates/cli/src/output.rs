@@ -95,13 +95,17 @@ pub fn error_document(failure: &Failure) -> Value {
     let mut error = serde_json::json!({
         "kind": failure.kind(),
         "exit_code": failure.exit_code(),
-        "message": failure.message(),
+        "message": failure.headline(),
     });
-    if let Failure::Agent(agent) = failure
-        && let Some(stats) = agent.run_stats()
-        && let Ok(stats) = serde_json::to_value(stats)
-    {
-        error["stats"] = stats;
+    if let Failure::Agent(agent, events) = failure {
+        if let Some(stats) = agent.run_stats()
+            && let Ok(stats) = serde_json::to_value(stats)
+        {
+            error["stats"] = stats;
+        }
+        if !events.is_empty() {
+            error["events"] = serde_json::json!(events);
+        }
     }
     serde_json::json!({ "error": error })
 }

@@ -8,7 +8,7 @@ use agentpod_provider::{AgentEvent, AgentOutput, AgentProvider, Transport};
 use futures::StreamExt as _;
 
 use crate::args::{ProviderKind, RunArgs, RunOutput};
-use crate::failure::Failure;
+use crate::failure::{self, Failure};
 use crate::output::OutputDocument;
 use crate::progress::Progress;
 use crate::request;
@@ -17,6 +17,9 @@ use crate::request;
 /// reaper removes whatever is left after that).
 const CLEANUP_WAIT: Duration = Duration::from_secs(30);
 
+/// Pod events shown under an error.
+const EVENTS_SHOWN: usize = 5;
+
 /// Runs `agentpod run`.
 pub async fn run(args: &RunArgs, provider: ProviderKind) -> Result<(), Failure> {
     let prompt = request::read_prompt(args.prompt.as_deref())?;
@@ -24,6 +27,11 @@ pub async fn run(args: &RunArgs, provider: ProviderKind) -> Result<(), Failure> 
     // Validate before connecting: invalid input fails without touching the cluster.
     let _ = agent.request()?;
     let progress = Progress::new(args.quiet);
+    let namespace = args
+        .pod
+        .namespace
+        .clone()
+        .unwrap_or_else(|| agentpod_podspec::consts::DEFAULT_NAMESPACE.to_owned());
     let (provider, transport): (Arc<dyn AgentProvider>, Option<Transport>) = match provider {
         ProviderKind::Ephemeral => {
             let connection = request::connection(&args.cluster);
@@ -54,12 +62,22 @@ pub async fn run(args: &RunArgs, provider: ProviderKind) -> Result<(), Failure> 
         _ = tokio::signal::ctrl_c() => Err(Failure::Interrupted),
     };
     // Whatever happened, the run is over (dropped): wait for its pod and Secrets to go.
-    if let Some(transport) = transport.filter(|t| t.pending_cleanups() > 0) {
+    if let Some(transport) = transport.as_ref().filter(|t| t.pending_cleanups() > 0) {
         progress.phase("deleting the pod and its Secrets");
         if !transport.finish_cleanups(CLEANUP_WAIT).await {
             progress.note("the run's pod and Secrets were not deleted within 30 s; `agentpod reap` removes them once they expire");
         }
     }
+    let outcome = match (outcome, &transport) {
+        (Err(Failure::Agent(error, _)), Some(transport)) => {
+            let events = match failure::pod_worth_describing(&error) {
+                Some(pod) => pod_events(transport, &namespace, pod).await,
+                None => Vec::new(),
+            };
+            Err(Failure::Agent(error, events))
+        }
+        (outcome, _) => outcome,
+    };
     progress.finish();
     let output = outcome?;
     if !args.quiet {
@@ -76,6 +94,20 @@ pub async fn run(args: &RunArgs, provider: ProviderKind) -> Result<(), Failure> 
         let _ = writeln!(std::io::stderr().lock(), "{summary}");
     }
     Ok(())
+}
+
+/// The last events of the run's pod, for the error report; nothing when they cannot be read
+/// within a few seconds (the report does not wait on a struggling API server).
+async fn pod_events(transport: &Transport, namespace: &str, pod: &str) -> Vec<String> {
+    let read = transport.pod_events(namespace, pod, EVENTS_SHOWN);
+    match tokio::time::timeout(Duration::from_secs(5), read).await {
+        Ok(Ok(events)) => events.iter().map(ToString::to_string).collect(),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "could not read the pod's events");
+            Vec::new()
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Starts the run, shows and (for stream-json) prints its events, prints its output.

@@ -261,6 +261,9 @@ async fn cluster_cli_failing_runs_have_their_exit_codes() {
         .collect();
     assert_eq!(errors.len(), 1, "{}", outcome.stderr);
     assert!(errors[0].contains("ImagePull"), "{}", errors[0]);
+    // The pod's last events follow the error line, read after the pod was deleted (which
+    // ones the kubelet recorded by then varies; `Scheduled` always is).
+    assert!(outcome.stderr.contains("\n  event: "), "{}", outcome.stderr);
     world.assert_nothing_left().await;
 }
 
