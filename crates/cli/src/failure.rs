@@ -33,7 +33,7 @@ pub enum Failure {
     Usage(String),
     /// The run failed (or was refused before it started), with the last Kubernetes events of
     /// its pod when they help (a pod that could not start or ended without a result).
-    Agent(AgentError, Vec<String>),
+    Agent(Box<AgentError>, Vec<String>),
     /// A cluster operation outside a run failed (reap).
     Cluster(TransportError),
     /// Something on the cluster side failed, said in words (e.g. deletes the reaper could not do).
@@ -46,7 +46,7 @@ pub enum Failure {
 
 impl From<AgentError> for Failure {
     fn from(error: AgentError) -> Self {
-        Failure::Agent(error, Vec::new())
+        Failure::Agent(Box::new(error), Vec::new())
     }
 }
 
