@@ -10,6 +10,8 @@
     reason = "a failed step should fail the test"
 )]
 
+mod common;
+
 use std::path::Path;
 
 use agentpod_testkit::cluster::{
@@ -392,4 +394,37 @@ async fn cluster_cli_reap_lists_then_deletes_what_a_crashed_run_left() {
         "{}",
         outcome.stdout
     );
+}
+
+#[tokio::test]
+async fn cluster_cli_ctrl_c_deletes_the_pod_and_exits_130() {
+    let Some(world) = world(
+        Script::new().rule(
+            Rule::new(Matcher::any())
+                .text("late")
+                .delay(std::time::Duration::from_secs(60)),
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
+    clean_env(&mut command, world.home.path());
+    command
+        .env("ANTHROPIC_API_KEY", KEY)
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(world.cluster.kubeconfig())
+        .args(["-n", world.ns.name(), "--image", CLAUDE_RUNNER_IMAGE])
+        .args(["--claude-path", CLAUDE_RUNNER_BINARY])
+        .args(["--base-url", &world.endpoint.base_url()])
+        .arg("hello");
+    let (code, stderr) =
+        tokio::task::spawn_blocking(move || common::interrupt_when(command, "running", || {}))
+            .await
+            .expect("joined");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("error: interrupted"), "{stderr}");
+    world.assert_nothing_left().await;
 }

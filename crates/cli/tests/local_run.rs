@@ -9,7 +9,10 @@
 
 use std::path::Path;
 
+mod common;
+
 use agentpod_testkit::model::{ClaudeCli, Matcher, ModelEndpoint, Rule, Script};
+use common::interrupt_when;
 use serde_json::json;
 
 const KEY: &str = "agentpod-cli-local-key-71c3";
@@ -246,4 +249,71 @@ async fn local_failures_have_their_exit_codes() {
     ]);
     let output = command.output().expect("runs");
     assert_eq!(output.status.code(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_ctrl_c_stops_the_agent_and_exits_130() {
+    let endpoint = ModelEndpoint::start_local(
+        Script::new().rule(
+            Rule::new(Matcher::any())
+                .text("late")
+                .delay(std::time::Duration::from_secs(60)),
+        ),
+    )
+    .await
+    .expect("endpoint");
+    let home = tempfile::tempdir().expect("HOME");
+    let cli = ClaudeCli::ensure_installed().expect("the pinned CLI installs");
+    let marker = home.path().to_string_lossy().into_owned();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
+    command
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("ANTHROPIC_API_KEY", KEY)
+        .args([
+            "run",
+            "--provider",
+            "local",
+            "--env",
+            "CLAUDE_CODE_MAX_RETRIES=0",
+        ])
+        .arg("--claude-path")
+        .arg(cli.path())
+        .args(["--base-url", &endpoint.base_url(), "--env"])
+        .arg(format!("AGENTPOD_TEST_MARKER={marker}"))
+        .arg("hello");
+    // The claude process is the one whose environment holds the marker.
+    let marked = move || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter(|entry| {
+                std::fs::read(entry.path().join("environ")).is_ok_and(|env| {
+                    String::from_utf8_lossy(&env)
+                        .contains(&format!("AGENTPOD_TEST_MARKER={marker}"))
+                })
+            })
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let check = marked.clone();
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        interrupt_when(command, "running", || {
+            // The check below can see the claude process: it is there before the interrupt.
+            let seen = (0..100).any(|_| {
+                let found = !check().is_empty();
+                if !found {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                found
+            });
+            assert!(seen, "the claude process never showed up");
+        })
+    })
+    .await
+    .expect("joined");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("error: interrupted"), "{stderr}");
+    let left = marked();
+    assert!(left.is_empty(), "processes left: {left:?}");
 }
