@@ -1,7 +1,7 @@
 //! The config file, the lowest layer of the precedence flags > `AGENTPOD_*` > config file.
 //!
 //! clap already resolves the first two layers (each option names its `AGENTPOD_*` variable),
-//! so an option that is still `None` after parsing was given neither way; [`ConfigFile::apply`]
+//! so an option that is still `None` after parsing was given neither way; `ConfigFile::apply_*`
 //! fills those from the file. Labels and variables merge: the file's come first and a flag of
 //! the same name wins.
 
