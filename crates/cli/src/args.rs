@@ -10,6 +10,19 @@ use std::time::Duration;
 use agentpod_claude_args::{Effort, PermissionMode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0    success
+  1    the agent failed (model API error, max turns, budget, structured output missing)
+  2    usage error (bad flag or value, missing prompt, unreadable file, invalid request)
+  3    infrastructure error (cluster unreachable or kubeconfig unusable, image pull,
+       unschedulable, out of memory, pod deadline, no result from the agent)
+  4    timeout (the start or run timeout expired; the pod was deleted)
+  130  interrupted (Ctrl-C; the pod was deleted)"
+    };
+}
+
 const ABOUT: &str = "Run Claude Code agents as Kubernetes pods.";
 
 const LONG_ABOUT: &str = "Run Claude Code agents as Kubernetes pods.
@@ -17,7 +30,8 @@ const LONG_ABOUT: &str = "Run Claude Code agents as Kubernetes pods.
 Each `agentpod run` creates one pod (and a Secret with the prompt and credentials), waits for the
 agent's answer, prints it, and deletes the pod. Progress goes to stderr, the answer to stdout.";
 
-const EXAMPLES: &str = r#"Examples:
+const EXAMPLES: &str = concat!(
+    r#"Examples:
   # Ask an agent in a pod (the image must contain the claude CLI)
   export ANTHROPIC_API_KEY=...
   agentpod run --image registry.example/claude-runner:2.1.328 "What is 2 + 2?"
@@ -35,21 +49,17 @@ const EXAMPLES: &str = r#"Examples:
   # Remove what crashed runs left behind, after showing it
   agentpod reap --namespace agents --dry-run
 
-Exit codes:
-  0    success
-  1    the agent failed (model API error, max turns, budget, structured output missing)
-  2    usage error (bad flag or value, missing prompt, unreadable file, invalid request)
-  3    infrastructure error (cluster unreachable or kubeconfig unusable, image pull,
-       unschedulable, out of memory, pod deadline, no result from the agent)
-  4    timeout (the start or run timeout expired; the pod was deleted)
-  130  interrupted (Ctrl-C; the pod was deleted)
+"#,
+    exit_codes!(),
+    r#"
 
 Configuration:
   Flags win over environment variables (AGENTPOD_NAMESPACE, AGENTPOD_IMAGE,
   AGENTPOD_KUBECONFIG, ...), which win over the config file
   (~/.config/agentpod/config.toml, or --config FILE / AGENTPOD_CONFIG).
   Credentials come from ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN in the environment, or
-  from an existing Secret (--api-key-secret NAME/KEY); they are never flag values."#;
+  from an existing Secret (--api-key-secret NAME/KEY); they are never flag values."#
+);
 
 /// `agentpod`: the command line.
 #[derive(Debug, Parser)]
@@ -96,11 +106,16 @@ pub enum Command {
     },
 }
 
-const RUN_EXAMPLES: &str = "Examples:
+const RUN_EXAMPLES: &str = concat!(
+    "Examples:
   agentpod run --image registry.example/claude-runner:2.1.328 \"What is 2 + 2?\"
   agentpod run -o json --max-turns 4 --allowed-tools Bash @task.md
   echo \"Summarise this\" | agentpod run -
-  agentpod run --provider local \"What is 2 + 2?\"     # the claude on PATH, no cluster";
+  agentpod run --provider local \"What is 2 + 2?\"     # the claude on PATH, no cluster
+
+",
+    exit_codes!()
+);
 
 /// `agentpod run`.
 #[derive(Debug, Args)]
