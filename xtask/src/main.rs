@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 mod cluster;
+mod demo;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// The main job in one command: an agent answers from a pod of the local cluster (brought
+    /// up if needed), with the offline model endpoint: a question, a structured answer, a tool run.
+    Demo {
+        /// Leave the cluster running afterwards (when the demo started it).
+        #[arg(long)]
+        keep_cluster: bool,
+    },
     /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
     /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
@@ -52,6 +60,7 @@ enum ClusterAction {
 fn main() -> anyhow::Result<()> {
     let layout = Layout::from_env();
     match Cli::parse().task {
+        Task::Demo { keep_cluster } => demo::run(&layout, &demo::DemoOptions { keep_cluster }),
         Task::Test => test::run(&layout),
         Task::Cluster { action } => match action {
             ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),

@@ -53,6 +53,10 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
             Some(kubeconfig.to_string_lossy().as_ref()),
         )
         .and_then(|()| run_cluster_examples(&kubeconfig.to_string_lossy()))
+        .and_then(|()| {
+            eprintln!("==> cargo xtask demo (on the running cluster)");
+            crate::demo::run_checked(&kubeconfig)
+        })
     });
     eprintln!("==> cargo xtask cluster down");
     let teardown = cluster::down(layout);
