@@ -147,7 +147,13 @@ impl Demo {
         let schema_arg = schema_file.to_string_lossy().into_owned();
         let printed = self.run(
             "2/3 structured output: the answer as a value of a JSON schema",
-            &[STRUCTURED_PROMPT, "--json-schema", &schema_arg, "-o", "json"],
+            &[
+                STRUCTURED_PROMPT,
+                "--json-schema",
+                &schema_arg,
+                "-o",
+                "json",
+            ],
         )?;
         let output: Value = serde_json::from_str(&printed)
             .with_context(|| format!("`-o json` printed no JSON: {printed:?}"))?;
@@ -211,7 +217,10 @@ impl Demo {
 fn shown(args: &[&str]) -> String {
     args.iter()
         .map(|arg| {
-            if arg.chars().any(|c| c.is_whitespace() || "'\"$?*".contains(c)) {
+            if arg
+                .chars()
+                .any(|c| c.is_whitespace() || "'\"$?*".contains(c))
+            {
                 format!("'{}'", arg.replace('\'', "'\\''"))
             } else {
                 (*arg).to_owned()

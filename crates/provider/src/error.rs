@@ -254,9 +254,10 @@ fn api_facts(status: Option<u16>, error_type: Option<&str>) -> String {
 
 /// `exit code 137, reason OOMKilled`, or as much of it as is known.
 fn exit_facts(exit: &ExitStatus) -> String {
-    let code = exit
-        .code
-        .map_or_else(|| "exit code unknown".to_owned(), |code| format!("exit code {code}"));
+    let code = exit.code.map_or_else(
+        || "exit code unknown".to_owned(),
+        |code| format!("exit code {code}"),
+    );
     match exit.reason.as_deref().or(exit.pod_reason.as_deref()) {
         Some(reason) => format!("{code}, reason {reason}"),
         None => code,
@@ -459,10 +460,7 @@ mod tests {
             no_result,
         ] {
             let text = error.to_string();
-            assert!(
-                !text.contains("Some(") && !text.contains("None"),
-                "{text}"
-            );
+            assert!(!text.contains("Some(") && !text.contains("None"), "{text}");
         }
         assert_eq!(
             api(Some(429), Some("rate_limit_error")).to_string(),
