@@ -9,6 +9,7 @@
 
 mod cluster;
 mod demo;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,12 @@ enum Task {
     /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
     /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
+    /// The long runs: every fuzz property at scale, in release mode.
+    Soak {
+        /// Cases per property.
+        #[arg(long, default_value_t = 100_000)]
+        cases: u32,
+    },
     /// Control the local single-node Kubernetes cluster used by the tests.
     Cluster {
         #[command(subcommand)]
@@ -62,6 +69,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Demo { keep_cluster } => demo::run(&layout, &demo::DemoOptions { keep_cluster }),
         Task::Test => test::run(&layout),
+        Task::Soak { cases } => soak::run(cases),
         Task::Cluster { action } => match action {
             ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),
             ClusterAction::Down => {
