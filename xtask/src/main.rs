@@ -35,11 +35,15 @@ enum Task {
     /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
     /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
-    /// The long runs: every fuzz property at scale, in release mode.
+    /// The long runs: every fuzz property at scale, in release mode; `--cluster` adds the
+    /// slow cluster faults (on a running local cluster).
     Soak {
         /// Cases per property.
         #[arg(long, default_value_t = 100_000)]
         cases: u32,
+        /// Also run the cluster fault suite with its soak-only faults.
+        #[arg(long)]
+        cluster: bool,
     },
     /// Control the local single-node Kubernetes cluster used by the tests.
     Cluster {
@@ -69,7 +73,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Demo { keep_cluster } => demo::run(&layout, &demo::DemoOptions { keep_cluster }),
         Task::Test => test::run(&layout),
-        Task::Soak { cases } => soak::run(cases),
+        Task::Soak { cases, cluster } => soak::run(&layout, cases, cluster),
         Task::Cluster { action } => match action {
             ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),
             ClusterAction::Down => {

@@ -2,12 +2,17 @@
 //!
 //! Why apart: the fuzz properties run a few hundred cases in `cargo xtask test` (seconds); a
 //! soak runs them at scale (`AGENTPOD_FUZZ_CASES`, default 100 000 per property) in release
-//! mode, where a rare input has a real chance to turn up.
+//! mode, where a rare input has a real chance to turn up. With `--cluster`, the cluster fault
+//! suite runs with `AGENTPOD_SOAK=1`, which adds the slow faults (the kubelet dying mid-run) to
+//! the ones the test command runs.
 
 use std::process::Command;
 use std::time::Instant;
 
+use agentpod_testkit::cluster::KUBECONFIG_ENV;
 use anyhow::bail;
+
+use crate::cluster::{self, layout::Layout};
 
 /// The fuzz properties: (package, test target).
 const FUZZ_TARGETS: [(&str, &str); 3] = [
@@ -16,8 +21,37 @@ const FUZZ_TARGETS: [(&str, &str); 3] = [
     ("agentpod-podspec", "fuzz_inputs"),
 ];
 
-/// Runs every fuzz property with `cases` cases each.
-pub fn run(cases: u32) -> anyhow::Result<()> {
+/// Runs every fuzz property with `cases` cases each; with `with_cluster`, the cluster fault
+/// suite too (on the running local cluster, holding its lock).
+pub fn run(layout: &Layout, cases: u32, with_cluster: bool) -> anyhow::Result<()> {
+    fuzz(cases)?;
+    if with_cluster {
+        let _lock = cluster::lock::acquire()?;
+        if !cluster::is_up(layout) {
+            bail!("the local cluster is not running: `cargo xtask cluster up` first");
+        }
+        eprintln!("==> cluster fault suite with AGENTPOD_SOAK=1");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "test",
+                "--package",
+                "agentpod-e2e",
+                "--test",
+                "cluster_faults",
+                "--",
+                "--nocapture",
+            ])
+            .env(KUBECONFIG_ENV, layout.admin_kubeconfig())
+            .env("AGENTPOD_SOAK", "1")
+            .status()?;
+        if !status.success() {
+            bail!("the cluster fault suite failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+fn fuzz(cases: u32) -> anyhow::Result<()> {
     for (package, target) in FUZZ_TARGETS {
         let started = Instant::now();
         eprintln!("==> {package} --test {target}: {cases} cases per property");
