@@ -135,6 +135,7 @@ async fn run_with_crash_at(
 
 #[tokio::test]
 async fn cluster_an_api_server_crash_at_each_stage_ends_in_the_result_or_a_typed_error() {
+    agentpod_testkit::trace_from_env();
     let _serial = SERIAL.lock().await;
     let Some(world) = World::new(script()).await else {
         return;
