@@ -38,7 +38,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .expiry_margin(Duration::from_secs(1));
     let provider = K8sEphemeralProvider::builder(template)
         .claude_path(CLAUDE_RUNNER_BINARY)
-        .api_key(Credential::Value("agentpod-e2e-orchestrator-key".into()))
+        .api_key(Credential::Value(format!(
+            "agentpod-e2e-orchestrator-key-{}",
+            agentpod_testkit::cluster::CREDENTIAL_MARKER
+        )))
         .base_url(var("AGENTPOD_E2E_BASE_URL")?)
         .run_options(options)
         .connect(ClusterConnection::default())

@@ -31,8 +31,11 @@ const TOOL_COMMAND: &str = "echo \"kernel=$(uname -s) uid=$(id -u)\"";
 fn tool_output() -> String {
     format!("kernel=Linux uid={}", topology::CLAUDE_RUNNER_UID)
 }
-/// A key the offline endpoint accepts; it travels in the run's Secret like a real one would.
-const DEMO_KEY: &str = "demo-offline-key";
+/// A key the offline endpoint accepts; it travels in the run's Secret like a real one would
+/// (the marker lets the test command's hygiene scan look for it).
+fn demo_key() -> String {
+    format!("demo-offline-key-{}", topology::CREDENTIAL_MARKER)
+}
 
 /// How the demo treats the cluster.
 pub struct DemoOptions {
@@ -197,7 +200,7 @@ impl Demo {
         eprintln!("$ agentpod {}", shown(&all));
         let output = Command::new(&self.binary)
             .args(&all)
-            .env("ANTHROPIC_API_KEY", DEMO_KEY)
+            .env("ANTHROPIC_API_KEY", demo_key())
             .env_remove(KUBECONFIG_ENV)
             .env_remove("KUBECONFIG")
             .stdin(Stdio::null())

@@ -9,6 +9,7 @@
 
 mod cluster;
 mod demo;
+mod hygiene;
 mod soak;
 mod test;
 
