@@ -8,6 +8,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 mod cluster;
+mod demo;
+mod hygiene;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -23,9 +26,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// The main job in one command: an agent answers from a pod of the local cluster (brought
+    /// up if needed), with the offline model endpoint: a question, a structured answer, a tool run.
+    Demo {
+        /// Leave the cluster running afterwards (when the demo started it).
+        #[arg(long)]
+        keep_cluster: bool,
+    },
     /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
     /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
+    /// The long runs: every fuzz property at scale, in release mode; `--cluster` adds the
+    /// slow cluster faults (on a running local cluster).
+    Soak {
+        /// Cases per property.
+        #[arg(long, default_value_t = 100_000)]
+        cases: u32,
+        /// Also run the cluster fault suite with its soak-only faults.
+        #[arg(long)]
+        cluster: bool,
+    },
     /// Control the local single-node Kubernetes cluster used by the tests.
     Cluster {
         #[command(subcommand)]
@@ -52,7 +72,9 @@ enum ClusterAction {
 fn main() -> anyhow::Result<()> {
     let layout = Layout::from_env();
     match Cli::parse().task {
+        Task::Demo { keep_cluster } => demo::run(&layout, &demo::DemoOptions { keep_cluster }),
         Task::Test => test::run(&layout),
+        Task::Soak { cases, cluster } => soak::run(&layout, cases, cluster),
         Task::Cluster { action } => match action {
             ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),
             ClusterAction::Down => {

@@ -85,6 +85,6 @@ pub mod prelude {
 }
 
 /// Compiles and runs the example in the workspace README, so it cannot rot.
-#[cfg(all(doctest, feature = "podspec", feature = "claude-args"))]
+#[cfg(all(doctest, feature = "provider"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;
