@@ -264,7 +264,7 @@ fn print_next_steps(layout: &Layout, torn_down: bool) {
     let kubeconfig = layout.admin_kubeconfig();
     if !torn_down {
         eprintln!(
-            "\nThe local cluster is still up. Try more, e.g.:\n  export KUBECONFIG={}\n  agentpod render \"Hello\" --image {} -o yaml",
+            "\nThe local cluster is still up. Try more, e.g.:\n  cargo install --path crates/cli\n  export KUBECONFIG={}\n  agentpod render \"Hello\" --image {} -o yaml",
             kubeconfig.display(),
             topology::CLAUDE_RUNNER_IMAGE
         );
