@@ -71,8 +71,10 @@ async fn drive(
 
     if parser.has_result() {
         // Return now. The container's exit is known only if the cluster already reported it
-        // (the kubelet notices it on its 1 s status relist); dropping the handle deletes the
-        // pod and its Secrets in the background (`Transport::finish_cleanups` awaits that).
+        // (the kubelet notices it on its 1 s status relist). The run ends in the background:
+        // the transport reads no more of the log, waits on its watch for the pod's end and
+        // then deletes the inputs Secret, which owns the pod (`Transport::finish_cleanups`
+        // awaits that).
         // Note what the run reported meanwhile (a finish, maybe), without sending anything
         // after `Result`.
         if let Some(run_events) = run_events.as_mut() {
@@ -81,7 +83,7 @@ async fn drive(
             }
         }
         let api_requests = handle.api_requests();
-        drop(handle);
+        handle.finish_in_background();
         let claude = parser.finish().map_err(AgentError::from_outcome)?;
         let mut output = AgentOutput::from_claude(claude);
         output.exit_code = seen.exit.and_then(|exit| exit.code);
