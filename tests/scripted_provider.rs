@@ -212,3 +212,27 @@ async fn a_plain_call_makes_at_most_five_api_requests_cleanup_included() {
     );
     assert_eq!(output.api_requests, 4, "the output counts up to the result");
 }
+
+#[tokio::test]
+async fn an_exit_code_grace_reports_the_exit_seen_after_the_result_without_more_requests() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let transport = transport(
+        seen.clone(),
+        Arc::new(Mutex::new(None)),
+        Some(Arc::new(Notify::new())),
+    );
+    let provider = K8sEphemeralProvider::builder(AgentPodSpec::new("img").namespace("ns"))
+        .api_key(Credential::Value("sk-test".into()))
+        .exit_code_grace(Duration::from_secs(10))
+        .build(transport.clone());
+
+    let output = tokio::time::timeout(Duration::from_secs(15), Agent::new("say ok").run(&provider))
+        .await
+        .expect("answers in time")
+        .expect("answers");
+    // The watch reported the end ~100 ms after the result: within the grace.
+    assert_eq!(output.exit_code, Some(0));
+    assert!(output.timings.pod_run.is_some(), "{:?}", output.timings);
+    assert!(transport.finish_cleanups(Duration::from_secs(20)).await);
+    assert_eq!(seen.lock().unwrap().len(), 5, "{:?}", seen.lock().unwrap());
+}

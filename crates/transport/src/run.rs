@@ -417,8 +417,15 @@ impl Driver {
     /// cuts it off (its stream ends with `LogDrainTimeout`). Without the bound
     /// a caller that took the log but reads it only after `wait()` would wait
     /// forever: the follower waits for the reader, `wait()` for the follower.
+    /// A run handed over meanwhile (`finish_in_background`) stops reading
+    /// at once: nobody reads the log any more.
     async fn drain(&self, mut task: AbortOnDropHandle<LogSummary>) -> Option<LogSummary> {
-        match tokio::time::timeout(self.options.log_drain_timeout, &mut task).await {
+        let mut released = self.released.clone();
+        let drained = tokio::select! {
+            drained = tokio::time::timeout(self.options.log_drain_timeout, &mut task) => drained,
+            () = was_released(&mut released) => return None, // dropping `task` aborts it
+        };
+        match drained {
             Ok(summary) => summary.ok(),
             Err(_) => {
                 tracing::debug!(pod = %self.pod_name, "log not consumed in time; cutting it off");

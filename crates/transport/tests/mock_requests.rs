@@ -17,7 +17,6 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, StatusCode};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Value, json};
 
 use mock::*;
@@ -44,11 +43,6 @@ fn accept(fake: &Fake, seen: &Seen) -> Reply {
     secret["metadata"]["uid"] = json!(format!("uid-{name}"));
     secret["metadata"]["resourceVersion"] = json!("5");
     json_reply(StatusCode::CREATED, &secret)
-}
-
-/// The requests the client sent, as `METHOD path`.
-fn sent(fake: &Fake) -> Vec<String> {
-    requests(fake)
 }
 
 #[tokio::test]
@@ -79,7 +73,7 @@ async fn a_run_whose_container_already_ended_makes_five_requests() {
     assert!(outcome.exit.success(), "{}", outcome.exit);
     assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
     assert_eq!(
-        sent(&fake),
+        requests(&fake),
         [
             "POST /api/v1/namespaces/ns/secrets",
             "POST /api/v1/namespaces/ns/pods",
@@ -134,7 +128,7 @@ async fn the_pod_and_further_secrets_are_owned_by_the_first_secret() {
     assert_eq!(outcome.exit.code, Some(3));
     assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
     assert_eq!(
-        sent(&fake),
+        requests(&fake),
         [
             "POST /api/v1/namespaces/ns/secrets",
             "POST /api/v1/namespaces/ns/secrets",
@@ -176,7 +170,7 @@ async fn a_run_without_secrets_deletes_its_pod() {
         .expect("run");
     assert_eq!(outcome.api_requests, 3);
     assert_eq!(
-        sent(&fake),
+        requests(&fake),
         [
             "POST /api/v1/namespaces/ns/pods",
             "GET /api/v1/namespaces/ns/pods",
@@ -231,7 +225,7 @@ async fn a_run_finished_in_the_background_deletes_only_its_first_secret_once_the
     fake.gate.notify_one();
     assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
     assert_eq!(
-        sent(&fake),
+        requests(&fake),
         [
             "POST /api/v1/namespaces/ns/secrets",
             "POST /api/v1/namespaces/ns/pods",
@@ -327,13 +321,48 @@ async fn the_log_is_not_read_again_after_its_reader_left() {
     assert_eq!(outcome.logs.expect("summary").reads, 1);
 }
 
-#[test]
-fn secrets_of_the_test_pod_have_names() {
-    let rendered = with_secret();
-    let names: Vec<_> = rendered
-        .secrets
-        .iter()
-        .map(|s: &Secret| s.metadata.name.clone().unwrap_or_default())
-        .collect();
-    assert_eq!(names, ["p-inputs"]);
+#[tokio::test]
+async fn a_run_handed_over_while_its_log_is_drained_stops_reading_at_once() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, _) => accept(&fake, &seen),
+            // Running, then at once Succeeded: the run waits for its log to be drained.
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_running_then_succeeded(&fake),
+            // The kubelet has not ended the follow yet.
+            (Method::GET, "/api/v1/namespaces/ns/pods/p/log") => follow_then_hang("result\n"),
+            (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let mut run = transport
+        .start(with_secret(), options().follow_logs(true))
+        .await
+        .expect("start");
+    let mut logs = run.take_logs().expect("logs");
+    let mut events = run.take_events().expect("events");
+    let first = logs.next().await.expect("a chunk").expect("bytes");
+    assert_eq!(first, Bytes::from_static(b"result\n"));
+    while let Some(event) = events.next().await {
+        if matches!(event, RunEvent::Finished(_)) {
+            break;
+        }
+    }
+    drop(logs);
+    run.finish_in_background();
+    assert!(
+        transport.finish_cleanups(Duration::from_secs(10)).await,
+        "the run kept waiting for the log (drain timeout 60 s)"
+    );
+    assert_eq!(
+        requests(&fake),
+        [
+            "POST /api/v1/namespaces/ns/secrets",
+            "POST /api/v1/namespaces/ns/pods",
+            "GET /api/v1/namespaces/ns/pods",
+            "GET /api/v1/namespaces/ns/pods/p/log",
+            "DELETE /api/v1/namespaces/ns/secrets/p-inputs",
+        ]
+    );
 }
