@@ -5,7 +5,7 @@ mod pod;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use agentpod_podspec::{AgentPodSpec, RenderedPod};
 use agentpod_transport::{ClusterConnection, RunOptions, Transport};
@@ -54,6 +54,7 @@ pub(crate) struct Settings {
     pub(crate) base_url: Option<String>,
     pub(crate) context_window_tokens: Option<u64>,
     pub(crate) run_options: RunOptions,
+    pub(crate) exit_code_grace: Duration,
 }
 
 impl Settings {
@@ -129,6 +130,7 @@ impl K8sEphemeralProvider {
                     agentpod_claude_args::limits::DEFAULT_CONTEXT_WINDOW_TOKENS,
                 ),
                 run_options: RunOptions::default(),
+                exit_code_grace: Duration::ZERO,
             },
         }
     }
@@ -242,8 +244,9 @@ impl K8sEphemeralProviderBuilder {
     /// same rendering [`start`](AgentProvider::start) sends, stamped as the transport stamps
     /// it ([`RunOptions::preview`]: expiry annotation, `activeDeadlineSeconds`, a placeholder
     /// run token), with a fresh generated name each call. Secret values are in the returned
-    /// objects; redact them before showing them. Only the Secrets' owner reference to the
-    /// pod is missing (it needs the created pod's UID).
+    /// objects; redact them before showing them. Only the owner references are missing: the
+    /// pod and any further Secrets are owned by the first Secret, whose UID exists only once
+    /// it is created.
     ///
     /// ```
     /// use agentpod_provider::{Agent, Credential, K8sEphemeralProvider};
@@ -257,6 +260,16 @@ impl K8sEphemeralProviderBuilder {
     /// ```
     pub fn render(&self, request: &AgentRequest, now: SystemTime) -> Result<RenderedPod> {
         self.settings.render(request, now)
+    }
+
+    /// How long a run that produced its result may wait for the cluster to report the
+    /// container's exit, so that [`AgentOutput::exit_code`](crate::AgentOutput::exit_code) is
+    /// set. Waiting costs no API request (the run's watch is open), but wall time: the kubelet
+    /// reports an exit on its 1 s status relist. Default zero: the output comes at the result,
+    /// with the exit code only if the cluster had already reported it.
+    pub fn exit_code_grace(mut self, grace: Duration) -> Self {
+        self.settings.exit_code_grace = grace;
+        self
     }
 
     /// Builds the provider on an existing transport (shared with other users of it).
@@ -281,7 +294,12 @@ impl AgentProvider for K8sEphemeralProvider {
         let plan = pod::plan(&self.settings, request, SystemTime::now())?;
         let options = self.settings.run_options_for(request);
         let handle = self.transport.start(plan.rendered, options).await?;
-        Ok(drive::spawn(handle, plan.command, started))
+        Ok(drive::spawn(
+            handle,
+            plan.command,
+            started,
+            self.settings.exit_code_grace,
+        ))
     }
 }
 
