@@ -160,13 +160,11 @@ async fn cluster_pool_two_transports_never_share_a_pod() {
     first.warm_up().await.expect("warm");
 
     let hammer = |provider: K8sPoolProvider, who: &'static str| async move {
-        let mut log = Vec::new();
-        let calls: FuturesUnordered<_> = (0..40)
+        // Two callers at a time per transport: four callers on two pods.
+        futures::stream::iter(0..40)
             .map(|i| {
                 let provider = provider.clone();
                 async move {
-                    // Two callers at a time per transport: four on two pods.
-                    tokio::time::sleep(Duration::from_millis(25 * (i % 2))).await;
                     let run = Agent::new(format!("ping {who} {i}"))
                         .start(&provider)
                         .await
@@ -177,11 +175,9 @@ async fn cluster_pool_two_transports_never_share_a_pod() {
                     (pod, claimed, Instant::now(), output.text)
                 }
             })
-            .collect();
-        // At most two of this transport's calls in flight.
-        let results: Vec<_> = calls.collect().await;
-        log.extend(results);
-        log
+            .buffer_unordered(2)
+            .collect::<Vec<_>>()
+            .await
     };
     let (a, b) = tokio::join!(hammer(first.clone(), "a"), hammer(second.clone(), "b"));
     let mut claims: Vec<_> = a.into_iter().chain(b).collect();

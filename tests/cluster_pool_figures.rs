@@ -52,6 +52,10 @@ async fn cluster_pool_figures_pool_vs_ephemeral() {
             .expect("answer");
         through_pool.push(started.elapsed());
         assert_eq!(output.text, "ok");
+        eprintln!(
+            "pool call {i}: total {:?}, checkout {:?}, the CLI's own duration {:?}",
+            output.timings.total, output.timings.pod_start, output.timings.agent
+        );
         // The pod goes back after the exec ended; let that happen between calls.
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -102,6 +106,28 @@ async fn cluster_pool_figures_pool_vs_ephemeral() {
         checkout.push(started.elapsed());
         assert!(claim.release(&BTreeMap::new()).await.expect("release"));
     }
+    // The floor of any exec'd run: the CLI starting up in the pod.
+    let member = transport
+        .list_workers(world.ns.name(), &selector, &RetryPolicy::default())
+        .await
+        .expect("listed")
+        .into_iter()
+        .next()
+        .expect("a pod");
+    let mut cli_start = Vec::new();
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let output = member
+            .worker
+            .exec(
+                &ExecRequest::new([agentpod_testkit::cluster::CLAUDE_RUNNER_BINARY, "--version"]),
+                &ExecOptions::default().concurrent(true),
+            )
+            .await
+            .expect("exec");
+        assert_eq!(output.exit_code, 0);
+        cli_start.push(started.elapsed());
+    }
 
     let pool_median = median(through_pool.clone());
     let ephemeral_median = median(through_ephemeral.clone());
@@ -114,6 +140,10 @@ async fn cluster_pool_figures_pool_vs_ephemeral() {
         "checkout overhead, median of {CALLS}: list + claim {:?}, list + claim + exec `true` {:?}",
         median(claim_only),
         median(checkout)
+    );
+    eprintln!(
+        "exec `claude --version` (the CLI's start), median of {CALLS}: {:?}",
+        median(cli_start)
     );
     pool.shutdown(Duration::from_secs(30))
         .await

@@ -36,34 +36,78 @@ impl Drop for Held {
     }
 }
 
-/// Runs `plan` in the checked-out pod.
+/// Attempts at a run whose pod turned out unusable before the CLI started (the exec could not
+/// be opened, or the run script could not prepare the run); each such pod is deleted.
+const ATTEMPTS: usize = 3;
+
+/// How one attempt ended.
+enum Attempt {
+    Done(Result<AgentOutput>),
+    /// Nothing of the run happened: try another pod.
+    PodUnusable(AgentError),
+}
+
+/// What a run needs besides its pod.
+pub(crate) struct RunContext {
+    pub(crate) plan: RunPlan,
+    pub(crate) events: EventSender,
+    pub(crate) started: Instant,
+    pub(crate) run_timeout: Duration,
+    pub(crate) queue_timeout: Duration,
+}
+
+/// Runs `context.plan` in the checked-out pod; when the pod proves unusable before the CLI
+/// started, deletes it and runs in another one (at most [`ATTEMPTS`] pods).
 pub(crate) async fn drive(
     pool: Arc<Pool>,
     checkout: Checkout,
-    plan: RunPlan,
-    events: EventSender,
-    started: Instant,
-    run_timeout: Duration,
+    context: RunContext,
 ) -> Result<AgentOutput> {
+    let mut checkout = checkout;
+    let mut api_requests = 0;
+    context.events.send(AgentEvent::Running).await;
+    for attempt in 1..=ATTEMPTS {
+        match run_once(&pool, checkout, &context, &mut api_requests).await {
+            Attempt::Done(result) => return result,
+            Attempt::PodUnusable(error) if attempt < ATTEMPTS => {
+                tracing::info!(pool = %pool.options.name, %error,
+                    "the pod was unusable before the run started; trying another");
+                checkout = pool.checkout(context.queue_timeout).await?;
+            }
+            Attempt::PodUnusable(error) => return Err(error),
+        }
+    }
+    Err(claim_lost(&pool.namespace, "<none>"))
+}
+
+async fn run_once(
+    pool: &Arc<Pool>,
+    checkout: Checkout,
+    context: &RunContext,
+    api_requests: &mut u64,
+) -> Attempt {
     let namespace = pool.namespace.clone();
     let pod = checkout.pod.clone();
-    let mut api_requests = checkout.api_requests + 1;
+    *api_requests += checkout.api_requests + 1;
     let mut held = Held {
-        pool: Arc::clone(&pool),
+        pool: Arc::clone(pool),
         checkout: Some(checkout),
     };
     let Some(current) = held.checkout.as_mut() else {
-        return Err(claim_lost(&namespace, &pod));
+        return Attempt::Done(Err(claim_lost(&namespace, &pod)));
     };
     let options = ExecOptions::default()
         .concurrent(true)
-        .run_timeout(run_timeout);
-    let mut exec = current.claim.worker().exec_streaming(&plan.exec, &options);
-    let checked_out = started.elapsed();
-    events.send(AgentEvent::Running).await;
+        .run_timeout(context.run_timeout);
+    let mut exec = current
+        .claim
+        .worker()
+        .exec_streaming(&context.plan.exec, &options);
+    let checked_out = context.started.elapsed();
 
-    let mut parser = plan.command.stream_parser();
+    let mut parser = context.plan.command.stream_parser();
     let mut tail = Vec::new();
+    let mut received = false;
     let renew_every = (pool.options.claim_ttl / 3).max(Duration::from_millis(500));
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
@@ -72,21 +116,24 @@ pub(crate) async fn drive(
             tokio::select! {
                 chunk = stdout.next() => {
                     let Some(chunk) = chunk else { break };
+                    received = true;
                     parser.feed(&chunk);
                     keep_tail(&mut tail, &chunk);
                     for event in parser.take_events() {
-                        events.send(event.into()).await;
+                        context.events.send(event.into()).await;
                     }
                     if parser.has_result() {
-                        events.send(AgentEvent::Result).await;
+                        context.events.send(AgentEvent::Result).await;
                         break;
                     }
                 }
                 _ = renew.tick() => {
-                    api_requests += 1;
+                    *api_requests += 1;
                     let extra = bookkeeping(&pool.options, std::time::SystemTime::now());
-                    if !current.claim.renew(&extra).await? {
-                        return Err(claim_lost(&namespace, &pod));
+                    match current.claim.renew(&extra).await {
+                        Ok(true) => {}
+                        Ok(false) => return Attempt::Done(Err(claim_lost(&namespace, &pod))),
+                        Err(error) => return Attempt::Done(Err(error.into())),
                     }
                 }
             }
@@ -94,41 +141,72 @@ pub(crate) async fn drive(
     }
 
     if parser.has_result() {
-        // Return now; the pod goes back once the exec ended (the CLI exits after its result).
+        // Return now, and give the pod back at once: the CLI exits right after its result,
+        // and whatever of this run still runs when the next run starts is killed by the next
+        // run's script before it starts anything. The exec ends by itself in the background.
         if let Some(checkout) = held.checkout.take() {
-            let returned = Arc::clone(&pool);
-            let finish = async move {
-                let healthy = matches!(
-                    tokio::time::timeout(END_GRACE, exec.wait()).await,
-                    Ok(Ok(ref output)) if output.exit_code != SCRIPT_FAILED
-                );
-                returned.finish(checkout, healthy).await;
-            };
-            pool.background.spawn(finish);
+            pool.finish_in_background(checkout, true);
         }
-        let claude = parser.finish().map_err(AgentError::from_outcome)?;
+        pool.background.spawn(async move {
+            let _ = tokio::time::timeout(END_GRACE, exec.wait()).await;
+        });
+        let claude = match parser.finish() {
+            Ok(claude) => claude,
+            Err(error) => return Attempt::Done(Err(AgentError::from_outcome(error))),
+        };
         let mut output = AgentOutput::from_claude(claude);
         output.pod = Some(pod);
-        output.api_requests = api_requests;
+        output.api_requests = *api_requests;
         output.timings.pod_start = Some(checked_out);
-        output.timings.total = started.elapsed();
-        return Ok(output);
+        output.timings.total = context.started.elapsed();
+        return Attempt::Done(Ok(output));
     }
 
-    let ended = wait(exec, &namespace, &pod, run_timeout).await;
-    let healthy = matches!(&ended, Ok(output) if output.0 != SCRIPT_FAILED);
+    let ended = wait(exec, &namespace, &pod, context.run_timeout).await;
+    let unusable = !received
+        && match &ended {
+            Ok((code, _)) => *code == SCRIPT_FAILED,
+            Err(AgentError::Infrastructure { source }) => matches!(
+                **source,
+                TransportError::Exec { .. } | TransportError::ExecSetupTimeout { .. }
+            ),
+            Err(_) => false,
+        };
+    let healthy = !unusable && matches!(&ended, Ok(output) if output.0 != SCRIPT_FAILED);
     if let Some(checkout) = held.checkout.take() {
         pool.finish(checkout, healthy).await;
     }
-    let (exit_code, stderr) = ended?;
-    match parser.finish() {
+    if unusable {
+        let error = match ended {
+            Err(error) => error,
+            Ok((code, stderr)) => AgentError::NoResult {
+                pod: Some(pod),
+                exit: Box::new(ExitStatus {
+                    code: Some(code),
+                    ..ExitStatus::default()
+                }),
+                output_tail: String::from_utf8_lossy(&stderr).trim().to_owned(),
+                // Nothing came on stdout.
+                source: ClaudeArgsError::MissingResult {
+                    json_lines: 0,
+                    other_lines: 0,
+                },
+            },
+        };
+        return Attempt::PodUnusable(error);
+    }
+    let (exit_code, stderr) = match ended {
+        Ok(ended) => ended,
+        Err(error) => return Attempt::Done(Err(error)),
+    };
+    Attempt::Done(match parser.finish() {
         Ok(claude) => {
             let mut output = AgentOutput::from_claude(claude);
             output.exit_code = Some(exit_code);
             output.pod = Some(pod);
-            output.api_requests = api_requests;
+            output.api_requests = *api_requests;
             output.timings.pod_start = Some(checked_out);
-            output.timings.total = started.elapsed();
+            output.timings.total = context.started.elapsed();
             Ok(output)
         }
         Err(source @ ClaudeArgsError::MissingResult { .. }) => {
@@ -144,7 +222,7 @@ pub(crate) async fn drive(
             })
         }
         Err(error) => Err(AgentError::from_outcome(error)),
-    }
+    })
 }
 
 /// The run script's exit code when it could not prepare the run (the pod is unusable).

@@ -246,22 +246,28 @@ fn holder_label() -> Result<String> {
         .ok()
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .unwrap_or_else(|| "host".to_owned());
-    // A generated pod name's random suffix: the OS randomness podspec already uses.
-    let random = agentpod_podspec::PodName::generated("x")
+    Ok(format!("{host}-{}-{}", std::process::id(), random_id()?))
+}
+
+/// A short random id (`[a-z0-9]`): the random part of a generated pod name, from the OS
+/// randomness podspec already uses.
+fn random_id() -> Result<String> {
+    let name = agentpod_podspec::PodName::generated("x")
         .resolve(SystemTime::now())
         .map_err(AgentError::from)?;
-    let random = random.trim_start_matches("x-");
-    Ok(format!("{host}-{}-{random}", std::process::id()))
+    Ok(name.rsplit('-').next().unwrap_or(&name).to_owned())
 }
 
 #[async_trait]
 impl AgentProvider for K8sPoolProvider {
     async fn start(&self, request: &AgentRequest) -> Result<AgentRun> {
         let started = Instant::now();
+        let run_id = random_id()?;
         let plan = script::plan(
             &self.settings,
             &self.credentials,
             &self.pool.options.scratch_dir,
+            &run_id,
             request,
         )?;
         self.pool.ensure_keeper();
@@ -284,14 +290,14 @@ impl AgentProvider for K8sPoolProvider {
         let namespace = self.pool.namespace.clone();
         let pool = Arc::clone(&self.pool);
         Ok(AgentRun::new(Some(pod.clone()), move |events| {
-            let task = AbortOnDropHandle::new(tokio::spawn(drive::drive(
-                pool,
-                checkout,
+            let context = drive::RunContext {
                 plan,
                 events,
                 started,
                 run_timeout,
-            )));
+                queue_timeout,
+            };
+            let task = AbortOnDropHandle::new(tokio::spawn(drive::drive(pool, checkout, context)));
             async move {
                 match task.await {
                     Ok(result) => result,

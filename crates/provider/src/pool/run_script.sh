@@ -1,5 +1,5 @@
 # agentpod pool run (see pool/script.rs). POSIX sh + busybox tools.
-# argv: <scratch dir> <claude shell line> <section>...   (section: env:NAME or file:NAME)
+# argv: <scratch dir> <run id> <claude shell line> <section>...   (section: env:NAME or file:NAME)
 # stdin: "<len of each section> <len of prompt>\n", the sections' bytes, the prompt's bytes.
 # 1. Every process of earlier runs ends: all but pid 1, the exec wrapper that
 #    started us and its watchdog, and our own session.
@@ -7,12 +7,16 @@
 #    fresh $HOME and working dir under <scratch>/agentpod-run.
 # 3. Sections become exported variables (credentials never in argv or the
 #    pod spec) or input files; the prompt is claude's stdin.
-# 4. After claude: the same cleanup, then claude's exit status.
+# 4. After claude: the processes that carry this run's id in their environment
+#    are killed and the run's dir removed (only its own: the pod may already
+#    serve the next run, whose step 1 also ends whatever is left of this one);
+#    then claude's exit status.
 agentpod_fail() { echo "agentpod-pool: $*" >&2; exit 125; }
-[ "$#" -ge 2 ] || agentpod_fail "usage: <scratch> <line> <section>..."
+[ "$#" -ge 3 ] || agentpod_fail "usage: <scratch> <run id> <line> <section>..."
 agentpod_scratch=$1
-agentpod_line=$2
-shift 2
+agentpod_id=$2
+agentpod_line=$3
+shift 3
 agentpod_specs=$*
 agentpod_parent=$PPID
 IFS= read -r agentpod_stat < "/proc/$$/stat" || agentpod_fail "cannot read /proc/$$/stat"
@@ -36,6 +40,17 @@ agentpod_reap() {
   done
   set -f
 }
+agentpod_reap_own() {
+  set +f
+  for agentpod_d in /proc/[0-9]*; do
+    agentpod_p=${agentpod_d#/proc/}
+    [ "$agentpod_p" = "$$" ] && continue
+    if tr '\0' '\n' < "$agentpod_d/environ" 2>/dev/null | grep -qx "AGENTPOD_RUN=$agentpod_id"; then
+      kill -KILL "$agentpod_p" 2>/dev/null
+    fi
+  done
+  set -f
+}
 agentpod_wipe() {
   cd / || return
   set +f
@@ -49,7 +64,7 @@ agentpod_wipe() {
 agentpod_home=${HOME:-/}
 agentpod_reap
 agentpod_wipe
-agentpod_run=$agentpod_scratch/agentpod-run
+agentpod_run=$agentpod_scratch/agentpod-run-$agentpod_id
 umask 077
 mkdir -p "$agentpod_run/home" "$agentpod_run/work" "$agentpod_run/inputs" ||
   agentpod_fail "cannot create $agentpod_run; is $agentpod_scratch writable?"
@@ -81,10 +96,11 @@ tail -c "+$agentpod_at" "$agentpod_run/in" | head -c "$1" > "$agentpod_run/promp
   agentpod_fail "cannot store the prompt"
 rm -f "$agentpod_run/in"
 unset agentpod_v
-export HOME="$agentpod_run/home"
+export HOME="$agentpod_run/home" AGENTPOD_RUN="$agentpod_id"
 cd "$agentpod_run/work" || agentpod_fail "cannot enter $agentpod_run/work"
 sh -c "$agentpod_line" < "$agentpod_run/prompt"
 agentpod_status=$?
-agentpod_reap
-agentpod_wipe
+cd / || exit "$agentpod_status"
+agentpod_reap_own
+rm -rf "$agentpod_run"
 exit "$agentpod_status"

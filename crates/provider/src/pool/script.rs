@@ -27,7 +27,8 @@ static SCRIPT: LazyLock<String> = LazyLock::new(|| {
         .join("\n")
 });
 
-/// The directory under the scratch dir where a run's `$HOME`, working dir and inputs live.
+/// The directory under the scratch dir where a run's `$HOME`, working dir and inputs live
+/// (`<RUN_DIR>-<run id>`).
 pub(crate) const RUN_DIR: &str = "agentpod-run";
 const OAUTH_CREDENTIALS_KEY: &str = "oauth-credentials.json";
 
@@ -84,10 +85,11 @@ pub(crate) fn plan(
     settings: &Settings,
     credentials: &RunCredentials,
     scratch: &str,
+    run_id: &str,
     request: &AgentRequest,
 ) -> Result<RunPlan> {
     refuse_sessions(request, "K8sPoolProvider")?;
-    let inputs_dir = format!("{scratch}/{RUN_DIR}/inputs");
+    let inputs_dir = format!("{scratch}/{RUN_DIR}-{run_id}/inputs");
     let mut wired = Credentials::default();
     if credentials.api_key.is_some() {
         wired = wired.api_key(CredentialSource::Environment);
@@ -151,13 +153,20 @@ pub(crate) fn plan(
         ));
     }
     let line = command.shell_line().map_err(AgentError::from)?.to_owned();
-    let exec = frame(scratch, &line, &sections, command.prompt().as_bytes());
+    let exec = frame(
+        scratch,
+        run_id,
+        &line,
+        &sections,
+        command.prompt().as_bytes(),
+    );
     Ok(RunPlan { command, exec })
 }
 
 /// The exec request: argv for the script, stdin with the sections and the prompt.
 pub(crate) fn frame(
     scratch: &str,
+    run_id: &str,
     line: &str,
     sections: &[(String, Vec<u8>)],
     prompt: &[u8],
@@ -168,6 +177,7 @@ pub(crate) fn frame(
         SCRIPT.clone(),
         "agentpod-pool".to_owned(),
         scratch.to_owned(),
+        run_id.to_owned(),
         line.to_owned(),
     ];
     let mut header: Vec<String> = Vec::new();

@@ -17,7 +17,14 @@ fn credentials(key: &str) -> RunCredentials {
 #[test]
 fn the_key_and_the_prompt_travel_on_stdin_only() {
     let request = Agent::new("the secret task").request().unwrap();
-    let plan = plan(&settings(), &credentials("sk-ant-run-1"), "/tmp", &request).unwrap();
+    let plan = plan(
+        &settings(),
+        &credentials("sk-ant-run-1"),
+        "/tmp",
+        "r1",
+        &request,
+    )
+    .unwrap();
     let argv = plan.exec.command.join("\u{1}");
     assert!(!argv.contains("sk-ant-run-1"), "key in argv");
     assert!(!argv.contains("the secret task"), "prompt in argv");
@@ -39,12 +46,13 @@ fn the_frame_header_counts_each_section_then_the_prompt() {
         ("env:A".to_owned(), b"xy".to_vec()),
         ("file:f.json".to_owned(), b"{}\n".to_vec()),
     ];
-    let exec = frame("/tmp", "exec claude -p", &sections, b"hello");
+    let exec = frame("/tmp", "r1", "exec claude -p", &sections, b"hello");
     assert_eq!(
         exec.command[3..],
         [
             "agentpod-pool",
             "/tmp",
+            "r1",
             "exec claude -p",
             "env:A",
             "file:f.json"
@@ -65,7 +73,13 @@ fn credentials_from_secrets_and_sessions_are_refused() {
     let resume = agentpod_claude_args::ClaudeRequest::new("go on").resume("abc");
     let request = Agent::from_claude_request(resume).request().unwrap();
     assert!(matches!(
-        plan(&settings(), &RunCredentials::default(), "/tmp", &request),
+        plan(
+            &settings(),
+            &RunCredentials::default(),
+            "/tmp",
+            "r1",
+            &request
+        ),
         Err(AgentError::Unsupported {
             option: "resume",
             ..
