@@ -46,7 +46,10 @@ async fn cluster_pool_figures_pool_vs_ephemeral() {
     // One untimed call each first: the first exec into a new pod, and the first pod of a
     // namespace, are slower than the steady state being measured.
     Agent::new("warm-up").run(&pool).await.expect("answer");
-    Agent::new("warm-up e").run(&ephemeral).await.expect("answer");
+    Agent::new("warm-up e")
+        .run(&ephemeral)
+        .await
+        .expect("answer");
     let mut through_pool = Vec::new();
     let mut agent = Vec::new();
     for i in 0..CALLS {
