@@ -149,3 +149,71 @@ async fn cluster_pool_dead_holders_exhaustion_and_crashed_processes() {
     );
     world.assert_no_leftovers().await;
 }
+
+#[tokio::test]
+async fn cluster_pool_recycles_worn_pods_and_shrinks_when_idle() {
+    let script = Script::new().rule(Rule::new(Matcher::any()).text("pong"));
+    let Some(world) = World::new(script).await else {
+        return;
+    };
+    // Recycling: a pod serves two runs, then a new pod takes over.
+    let recycled = pool(
+        &world,
+        PoolOptions::default()
+            .name("recycle")
+            .min(1)
+            .max(1)
+            .max_uses(2)
+            .keeper_interval(Duration::from_millis(500)),
+    )
+    .await;
+    let mut pods = Vec::new();
+    for i in 0..3 {
+        let output = Agent::new(format!("use {i}"))
+            .run(&recycled)
+            .await
+            .expect("answer");
+        pods.push(output.pod.expect("a pod"));
+    }
+    assert_eq!(pods[0], pods[1], "{pods:?}");
+    assert_ne!(
+        pods[1], pods[2],
+        "the pod was not retired after 2 uses: {pods:?}"
+    );
+    recycled
+        .shutdown(Duration::from_secs(30))
+        .await
+        .expect("shutdown");
+
+    // Growth and shrink: two calls at once grow the pool to 2; idle, it shrinks back to 1.
+    let shrinking = pool(
+        &world,
+        PoolOptions::default()
+            .name("shrink")
+            .min(1)
+            .max(2)
+            .idle_shrink_after(Duration::from_secs(2))
+            .keeper_interval(Duration::from_millis(500)),
+    )
+    .await;
+    shrinking.warm_up().await.expect("warm");
+    let (first, second) = (Agent::new("first of two"), Agent::new("second of two"));
+    let (a, b) = tokio::join!(first.run(&shrinking), second.run(&shrinking));
+    let (a, b) = (a.expect("answer"), b.expect("answer"));
+    // Two pods served them: the pool grew (the keeper may already be shrinking it).
+    assert_ne!(a.pod, b.pod, "two concurrent runs shared a pod");
+    let mut status = shrinking.status().await.expect("status");
+    for _ in 0..40 {
+        if status.size() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        status = shrinking.status().await.expect("status");
+    }
+    assert_eq!(status.size(), 1, "not shrunk to min: {status}");
+    shrinking
+        .shutdown(Duration::from_secs(30))
+        .await
+        .expect("shutdown");
+    world.assert_no_leftovers().await;
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use agentpod_podspec::expiry::{format_expires_at, parse_expires_at};
 use agentpod_podspec::labels::{EXPIRES_AT_ANNOTATION, MANAGED_SELECTOR};
 use agentpod_podspec::{PodName, RestartPolicy};
-use agentpod_transport::{ClaimState, ListedWorker, WorkerHealth};
+use agentpod_transport::{CLAIM_ANNOTATION, ClaimState, ListedWorker, WorkerHealth};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::PoolOptions;
@@ -151,6 +151,9 @@ pub(crate) fn render_member(
         .get_or_insert_with(Default::default);
     annotations.extend(bookkeeping(options, now));
     annotations.insert(USES_ANNOTATION.to_owned(), "0".to_owned());
+    // Free from the start, so that the first claim tests the claim itself and not the
+    // resourceVersion (which every bookkeeping patch changes).
+    annotations.insert(CLAIM_ANNOTATION.to_owned(), "free new".to_owned());
     Ok(rendered)
 }
 

@@ -282,7 +282,16 @@ impl AgentProvider for K8sPoolProvider {
             Err(AgentError::PoolExhausted { .. }) if self.pool.options.fallback_ephemeral => {
                 tracing::info!(pool = %self.pool.options.name,
                     "no pool pod became free in time; running in an ephemeral pod");
-                return self.fallback().start(request).await;
+                // The request's start timeout was the wait for a pool pod, spent now; the
+                // ephemeral pod gets the provider's own start timeout.
+                let mut agent = crate::Agent::from_claude_request(request.claude().clone());
+                for (key, value) in request.labels() {
+                    agent = agent.label(key.clone(), value.clone());
+                }
+                if let Some(timeout) = request.run_timeout() {
+                    agent = agent.run_timeout(timeout);
+                }
+                return self.fallback().start(&agent.request()?).await;
             }
             Err(error) => return Err(error),
         };
