@@ -208,6 +208,11 @@ mod tests {
         );
         let annotations = rendered.pod.metadata.annotations.clone().unwrap();
         assert!(annotations.contains_key(EXPIRES_AT_ANNOTATION));
+        // Free from the start: the first claim tests the claim, not the resourceVersion.
+        assert_eq!(
+            annotations.get(CLAIM_ANNOTATION).map(String::as_str),
+            Some("free new")
+        );
         let container = &rendered.pod.spec.as_ref().unwrap().containers[0];
         assert_eq!(container.command.as_ref().unwrap()[2], KEEP_ALIVE);
         // No credential of any kind in the pod.

@@ -212,3 +212,56 @@ pub async fn drain_pool(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, health: WorkerHealth, claimed_by: Option<&str>, draining: bool) -> PoolPod {
+        PoolPod {
+            name: name.to_owned(),
+            health,
+            claimed_by: claimed_by.map(str::to_owned),
+            uses: 3,
+            age: Duration::from_secs(90),
+            idle_for: None,
+            draining,
+        }
+    }
+
+    #[test]
+    fn size_busy_and_idle_are_counted_from_the_pods() {
+        let status = PoolStatus {
+            name: "rev".into(),
+            namespace: "ns".into(),
+            pods: vec![
+                pod("a", WorkerHealth::Ready, Some("host-1-x"), false),
+                pod("b", WorkerHealth::Ready, None, false),
+                pod("c", WorkerHealth::Ready, None, true),
+                pod("d", WorkerHealth::Terminating, None, false),
+                pod(
+                    "e",
+                    WorkerHealth::Starting {
+                        state: "ContainerCreating".into(),
+                    },
+                    None,
+                    false,
+                ),
+            ],
+        };
+        assert_eq!((status.size(), status.busy(), status.idle()), (4, 1, 1));
+        let text = status.to_string();
+        assert!(
+            text.starts_with("pool rev in ns: 4 pods, 1 busy, 1 idle\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  a  running and Ready  held by host-1-x  uses 3  age 90s\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  c  running and Ready  idle  uses 3  age 90s  draining\n"),
+            "{text}"
+        );
+    }
+}
