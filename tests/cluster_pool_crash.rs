@@ -152,7 +152,15 @@ async fn cluster_pool_dead_holders_exhaustion_and_crashed_processes() {
 
 #[tokio::test]
 async fn cluster_pool_recycles_worn_pods_and_shrinks_when_idle() {
-    let script = Script::new().rule(Rule::new(Matcher::any()).text("pong"));
+    // The first of two concurrent calls holds its pod long enough for the second to need
+    // another one.
+    let script = Script::new()
+        .rule(
+            Rule::new(Matcher::prompt_contains("first of two"))
+                .text("pong")
+                .delay(Duration::from_secs(8)),
+        )
+        .rule(Rule::new(Matcher::any()).text("pong"));
     let Some(world) = World::new(script).await else {
         return;
     };
@@ -198,7 +206,12 @@ async fn cluster_pool_recycles_worn_pods_and_shrinks_when_idle() {
     .await;
     shrinking.warm_up().await.expect("warm");
     let (first, second) = (Agent::new("first of two"), Agent::new("second of two"));
-    let (a, b) = tokio::join!(first.run(&shrinking), second.run(&shrinking));
+    let later = async {
+        // The first call checks the warm pod out first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        second.run(&shrinking).await
+    };
+    let (a, b) = tokio::join!(first.run(&shrinking), later);
     let (a, b) = (a.expect("answer"), b.expect("answer"));
     // Two pods served them: the pool grew (the keeper may already be shrinking it).
     assert_ne!(a.pod, b.pod, "two concurrent runs shared a pod");

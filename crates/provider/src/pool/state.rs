@@ -1,7 +1,7 @@
 //! The pool as this process sees it: checking a pod out (claim), giving it back (release or
 //! retire), growing on demand, and the keeper that replaces, shrinks and recycles.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -34,8 +34,10 @@ pub(crate) struct Pool {
     holder: String,
     released: Notify,
     waiters: Arc<Semaphore>,
-    /// Pods this process is creating now.
-    creating: AtomicUsize,
+    /// Held while deciding to create a pod and creating it: one creation at a time in this
+    /// process, decided on a fresh list (so a keeper round and a checkout never both create
+    /// the pod the pool lacks).
+    growth: tokio::sync::Mutex<()>,
     /// Releases and deletions running after their run returned.
     pub(crate) background: TaskTracker,
     keeper: Mutex<Option<AbortOnDropHandle<()>>>,
@@ -72,7 +74,7 @@ impl Pool {
             namespace,
             holder,
             released: Notify::new(),
-            creating: AtomicUsize::new(0),
+            growth: tokio::sync::Mutex::new(()),
             background: TaskTracker::new(),
             keeper: Mutex::new(None),
             spread: AtomicU64::new(0),
@@ -154,15 +156,12 @@ impl Pool {
                     });
                 }
             }
-            let creating = self.creating.fetch_add(1, Ordering::SeqCst);
-            if live + creating < self.options.max {
-                let grown = self.grow().await;
-                self.creating.fetch_sub(1, Ordering::SeqCst);
-                grown?;
+            if live < self.options.max {
                 requests += 1;
-                continue;
+                if self.grow_below(self.options.max, true).await? {
+                    continue;
+                }
             }
-            self.creating.fetch_sub(1, Ordering::SeqCst);
             if Instant::now() >= deadline {
                 return Err(self.exhausted(started.elapsed(), format!("all {live} pods busy")));
             }
@@ -174,7 +173,29 @@ impl Pool {
         }
     }
 
-    /// Creates one pod and waits until it is Ready. The caller holds a `creating` slot.
+    /// Under the growth lock, on a fresh list: creates one pod (and waits until it is Ready)
+    /// when fewer than `below` pods are live. With `free_will_do`, a free pod found meanwhile
+    /// is reason enough not to create one. `true` when the caller should look again (a pod
+    /// was created, or a free one appeared).
+    async fn grow_below(&self, below: usize, free_will_do: bool) -> Result<bool> {
+        let _growing = self.growth.lock().await;
+        let now = SystemTime::now();
+        let mut live = 0;
+        for member in self.list().await? {
+            match use_of(&member, &self.options, now) {
+                Use::Free if free_will_do => return Ok(true),
+                Use::Free | Use::Busy | Use::Coming => live += 1,
+                Use::Retire | Use::Broken | Use::Gone => {}
+            }
+        }
+        if live >= below {
+            return Ok(false);
+        }
+        self.grow().await?;
+        Ok(true)
+    }
+
+    /// Creates one pod and waits until it is Ready (the caller holds the growth lock).
     async fn grow(&self) -> Result<()> {
         let rendered = render_member(&self.settings, &self.options, SystemTime::now())?;
         tracing::info!(pool = %self.options.name, pod = %rendered.name(), "growing the pool");
@@ -329,14 +350,10 @@ impl Pool {
                 member.worker.annotate(&extra).await?;
             }
         }
-        let creating = self.creating.fetch_add(1, Ordering::SeqCst);
-        let result = if live + creating < self.options.min {
-            self.grow().await
-        } else {
-            Ok(())
-        };
-        self.creating.fetch_sub(1, Ordering::SeqCst);
-        result
+        if live < self.options.min {
+            self.grow_below(self.options.min, false).await?;
+        }
+        Ok(())
     }
 }
 
