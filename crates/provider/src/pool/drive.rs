@@ -108,7 +108,9 @@ async fn run_once(
     let mut parser = context.plan.command.stream_parser();
     let mut tail = Vec::new();
     let mut received = false;
-    let renew_every = (pool.options.claim_ttl / 3).max(Duration::from_millis(500));
+    // Capped, so that a "no limit" claim time to live cannot overflow the timer.
+    let renew_every = (pool.options.claim_ttl / 3)
+        .clamp(Duration::from_millis(500), Duration::from_secs(24 * 3600));
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
     if let Some(mut stdout) = exec.take_stdout() {

@@ -208,6 +208,9 @@ impl K8sPoolProviderBuilder {
         if self.options.min > self.options.max {
             return Err(invalid("min must not exceed max"));
         }
+        if self.options.max_waiters == 0 {
+            return Err(invalid("max_waiters must be at least 1"));
+        }
         if self.options.claim_ttl < Duration::from_secs(2) {
             return Err(invalid(
                 "claim_ttl must be at least 2 s (claims are renewed every third of it)",

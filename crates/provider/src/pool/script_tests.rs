@@ -86,3 +86,32 @@ fn credentials_from_secrets_and_sessions_are_refused() {
         })
     ));
 }
+
+#[tokio::test]
+async fn invalid_pool_options_are_refused_before_anything_is_sent() {
+    use crate::{K8sPoolProvider, PoolOptions};
+    // A client that is never used: every case fails before a request.
+    let kubeconfig = "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+        clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n\
+        contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {}}]\n";
+    let transport = crate::ClusterConnection::inline_kubeconfig(kubeconfig)
+        .connect()
+        .await
+        .unwrap();
+    for options in [
+        PoolOptions::default().max(0),
+        PoolOptions::default().min(3).max(2),
+        PoolOptions::default().max_waiters(0),
+        PoolOptions::default().claim_ttl(std::time::Duration::from_secs(1)),
+        PoolOptions::default().name("not a label value!"),
+    ] {
+        let built = K8sPoolProvider::builder(K8sEphemeralProvider::builder("img"), options.clone())
+            .build(transport.clone());
+        assert!(built.is_err(), "{options:?} was accepted");
+    }
+    let secret = K8sEphemeralProvider::builder("img").api_key_from_secret("s", "k");
+    assert!(matches!(
+        K8sPoolProvider::builder(secret, PoolOptions::default()).build(transport),
+        Err(AgentError::Unsupported { .. })
+    ));
+}
