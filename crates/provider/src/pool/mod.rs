@@ -139,14 +139,40 @@ impl K8sPoolProvider {
         })
     }
 
-    /// Creates pods until the pool has `min` (waiting until they are Ready), and starts the
-    /// keeper. Optional: the first run does it too.
+    /// Creates pods until the pool has `min` Ready ones and starts the keeper; waits at most
+    /// the pool's start timeout (`PoolOptions::start`), then [`AgentError::StartTimeout`]
+    /// naming a pod that is not Ready and why (e.g. `Unschedulable: …`). Optional: runs
+    /// create pods on demand.
     pub async fn warm_up(&self) -> Result<()> {
         self.pool.ensure_keeper();
-        for _ in 0..self.pool.options.min {
+        let timeout = self.pool.options.start.start_timeout;
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        loop {
             self.pool.tick().await?;
+            let members = self.pool.list().await?;
+            let ready = members.iter().filter(|m| m.health.is_ready()).count();
+            if ready >= self.pool.options.min {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                let waiting = members.iter().find(|m| !m.health.is_ready());
+                let (pod, state) = waiting.map_or_else(
+                    || ("<none>".to_owned(), "no pod was created".to_owned()),
+                    |m| (m.worker.name().to_owned(), m.health.to_string()),
+                );
+                return Err(AgentError::StartTimeout {
+                    pod: pod.clone(),
+                    timeout,
+                    source: Box::new(TransportError::StartTimeout {
+                        namespace: self.pool.namespace.clone(),
+                        pod,
+                        timeout,
+                        last_state: state,
+                    }),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        Ok(())
     }
 
     /// The pool's pods: size, busy and idle, each pod's uses and age (one list request).
