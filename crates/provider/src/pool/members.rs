@@ -113,14 +113,25 @@ pub(crate) enum Use {
 
 /// Classifies a listed pod.
 pub(crate) fn use_of(listed: &ListedWorker, options: &PoolOptions, now: SystemTime) -> Use {
-    let claimable = ClaimState::of(&listed.pod).is_claimable(now);
-    match &listed.health {
+    use_of_pod(&listed.pod, &listed.health, options, now)
+}
+
+fn use_of_pod(pod: &Pod, health: &WorkerHealth, options: &PoolOptions, now: SystemTime) -> Use {
+    let claimable = ClaimState::of(pod).is_claimable(now);
+    match health {
         WorkerHealth::Dead { .. } | WorkerHealth::Broken { .. } => Use::Broken,
         WorkerHealth::Terminating | WorkerHealth::Gone => Use::Gone,
+        // Still not Ready after the start timeout (stuck pulling, a sandbox that cannot be
+        // created, a readiness probe that never passes): replace it.
+        WorkerHealth::Starting { .. } | WorkerHealth::NotReady { .. }
+            if age(pod, now) > options.start.start_timeout =>
+        {
+            Use::Broken
+        }
         WorkerHealth::Starting { .. } | WorkerHealth::NotReady { .. } => Use::Coming,
         WorkerHealth::Ready if !claimable => Use::Busy,
-        WorkerHealth::Ready if draining(&listed.pod) => Use::Retire,
-        WorkerHealth::Ready if worn_out(&listed.pod, options, now) => Use::Retire,
+        WorkerHealth::Ready if draining(pod) => Use::Retire,
+        WorkerHealth::Ready if worn_out(pod, options, now) => Use::Retire,
         WorkerHealth::Ready => Use::Free,
         _ => Use::Gone,
     }
@@ -184,6 +195,36 @@ mod tests {
         assert!(!worn_out(&pod, &options, now));
         let options = options.max_age(Duration::from_secs(300));
         assert!(worn_out(&pod, &options, now));
+    }
+
+    #[test]
+    fn what_a_listed_pod_is_good_for() {
+        let now = jiff_now("2026-01-01T00:10:00Z");
+        let options = PoolOptions::default().start(
+            agentpod_transport::StartPolicy::default().start_timeout(Duration::from_secs(300)),
+        );
+        let later = format_expires_at(now + Duration::from_secs(30)).unwrap();
+        let (free, ready) = listed(serde_json::json!({}), WorkerHealth::Ready);
+        assert_eq!(use_of_pod(&free, &ready, &options, now), Use::Free);
+        let (held, _) = listed(
+            serde_json::json!({CLAIM_ANNOTATION: format!("held h/1 {later}")}),
+            WorkerHealth::Ready,
+        );
+        assert_eq!(use_of_pod(&held, &ready, &options, now), Use::Busy);
+        let (drained, _) = listed(
+            serde_json::json!({DRAIN_ANNOTATION: "true"}),
+            WorkerHealth::Ready,
+        );
+        assert_eq!(use_of_pod(&drained, &ready, &options, now), Use::Retire);
+        // Created 10 minutes ago and still starting, with a 5 minute start timeout: replaced.
+        let starting = WorkerHealth::Starting {
+            state: "ContainerCreating".into(),
+        };
+        assert_eq!(use_of_pod(&free, &starting, &options, now), Use::Broken);
+        let patient = options.clone().start(
+            agentpod_transport::StartPolicy::default().start_timeout(Duration::from_secs(900)),
+        );
+        assert_eq!(use_of_pod(&free, &starting, &patient, now), Use::Coming);
     }
 
     fn jiff_now(text: &str) -> SystemTime {

@@ -158,7 +158,14 @@ impl Pool {
             }
             if live < self.options.max {
                 requests += 1;
-                if self.grow_below(self.options.max, true).await? {
+                // Another creation of this process (a keeper round) may hold the growth
+                // lock for a whole start timeout: wait for it at most until the deadline.
+                let grown =
+                    tokio::time::timeout_at(deadline, self.grow_below(self.options.max, true))
+                        .await;
+                if let Ok(grown) = grown
+                    && grown?
+                {
                     continue;
                 }
             }
