@@ -141,7 +141,8 @@ async fn two_transports_hammering_one_pod_never_hold_it_at_once() {
     }
     let claims = claims.load(Ordering::SeqCst);
     assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two holders at once");
-    assert!(claims >= 40, "only {claims} claims succeeded");
+    // Progress: the pod changed hands many times (how many depends on scheduling).
+    assert!(claims >= 8, "only {claims} claims succeeded");
     // Lost races happened (the test is not trivially sequential).
     assert!(
         store.lock().unwrap().patches > 2 * claims,
