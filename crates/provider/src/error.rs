@@ -103,6 +103,20 @@ pub enum AgentError {
         source: Box<TransportError>,
     },
 
+    /// Every pod of a warm pool stayed busy (the pool at its maximum size) for the whole
+    /// queue timeout, or the wait queue was full; nothing ran.
+    #[error(
+        "warm pool {pool}: no pod became free within {waited:?} ({reason}); raise the pool's max, its queue timeout, or enable the ephemeral fallback"
+    )]
+    PoolExhausted {
+        /// The pool's name.
+        pool: String,
+        /// How long the caller waited.
+        waited: Duration,
+        /// `all pods busy` or `wait queue full (N waiting)`.
+        reason: String,
+    },
+
     /// A local operation failed (starting the `claude` process, writing an input file, reading
     /// its output).
     #[error("could not {action}: {source}")]
@@ -294,7 +308,7 @@ impl AgentError {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::StartTimeout { .. } => true,
+            Self::StartTimeout { .. } | Self::PoolExhausted { .. } => true,
             Self::Infrastructure { source } => source.is_retryable(),
             Self::NoResult { exit, .. } => exit.evicted(),
             Self::Api { status, .. } => {

@@ -73,7 +73,10 @@ pub use progress::PendingReason;
 pub use reaper::{ReapFailure, ReapPlan, ReapReport, Reaper};
 pub use retry::RetryPolicy;
 pub use start::StartPolicy;
-pub use worker::{Worker, WorkerHealth};
+pub use worker::{
+    CLAIM_ANNOTATION, ClaimState, ExecStdout, ExecStream, ListedWorker, Worker, WorkerClaim,
+    WorkerHealth,
+};
 
 /// Annotation carrying a random per-run token on every object a run creates,
 /// so a retried create can tell its own object from someone else's, and the

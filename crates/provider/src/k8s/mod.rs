@@ -3,6 +3,13 @@
 mod drive;
 mod pod;
 
+pub(crate) use pod::{NONESSENTIAL_TRAFFIC_VAR, refuse_sessions};
+
+/// A builder holding `settings` (the pool provider's ephemeral fallback).
+pub(crate) fn builder_from_settings(settings: Settings) -> K8sEphemeralProviderBuilder {
+    K8sEphemeralProviderBuilder { settings }
+}
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -270,6 +277,11 @@ impl K8sEphemeralProviderBuilder {
     pub fn exit_code_grace(mut self, grace: Duration) -> Self {
         self.settings.exit_code_grace = grace;
         self
+    }
+
+    /// The options collected so far (the pool provider builds its pods and runs from them).
+    pub(crate) fn into_settings(self) -> Settings {
+        self.settings
     }
 
     /// Builds the provider on an existing transport (shared with other users of it).
