@@ -96,6 +96,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Delete pods and Secrets that crashed runs left behind (expired or killed by the cluster).
     Reap(ReapArgs),
+    /// Look at or drain a warm pool of agent pods (shared by `K8sPoolProvider`s).
+    Pool(PoolArgs),
     /// Print a shell completion script.
     #[command(
         after_long_help = "Example:\n  agentpod completions bash > ~/.local/share/bash-completion/completions/agentpod"
@@ -180,6 +182,50 @@ pub struct ReapArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// `agentpod pool`.
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    /// The pool's namespace (default: `default`).
+    #[arg(short, long, global = true, env = "AGENTPOD_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// What to do with the pool.
+    #[command(subcommand)]
+    pub action: PoolAction,
+}
+
+/// `agentpod pool status|drain`.
+#[derive(Debug, Subcommand)]
+pub enum PoolAction {
+    /// Size, busy and idle pods, and per pod: health, holder, uses, age, idle time.
+    Status {
+        /// The pool's name (`PoolOptions::name`).
+        name: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Stop the pool taking runs and delete its pods: idle ones at once, busy ones when their
+    /// runs end (waiting at most `--wait`).
+    Drain {
+        /// The pool's name (`PoolOptions::name`).
+        name: String,
+        /// How long to wait for busy pods (e.g. `30s`, `5m`).
+        #[arg(long, value_parser = parse_duration, default_value = "60s")]
+        wait: Duration,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+}
+
+impl PoolAction {
+    /// The cluster flags of either action.
+    pub fn cluster_mut(&mut self) -> &mut ClusterArgs {
+        match self {
+            Self::Status { cluster, .. } | Self::Drain { cluster, .. } => cluster,
+        }
+    }
 }
 
 /// Which provider runs the agent.

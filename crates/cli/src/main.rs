@@ -2,12 +2,14 @@
 //!
 //! A thin front door over `agentpod-provider`: `run` drives one agent through a provider
 //! (a pod of its own, or a local process), `render` prints the objects a run would create,
-//! `reap` removes what crashed runs left behind. See `docs/cli.md`.
+//! `reap` removes what crashed runs left behind, `pool` shows and drains a warm pool. See
+//! `docs/cli.md`.
 
 mod args;
 mod config;
 mod failure;
 mod output;
+mod pool;
 mod progress;
 mod reap;
 mod render;
@@ -77,6 +79,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             config.apply_namespace(&mut args.namespace);
             config.apply_cluster(&mut args.cluster);
             reap::reap(&args).await
+        }
+        Command::Pool(mut args) => {
+            config.apply_namespace(&mut args.namespace);
+            config.apply_cluster(args.action.cluster_mut());
+            pool::pool(&args).await
         }
         Command::Completions { shell } => {
             let mut stdout = std::io::stdout().lock();

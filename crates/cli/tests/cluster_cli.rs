@@ -22,7 +22,8 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::ListParams;
 use serde_json::json;
 
-const KEY: &str = "agentpod-cli-cluster-key-0d4e";
+/// Carries the hygiene marker (`CREDENTIAL_MARKER`): the test command searches the audit log for it.
+const KEY: &str = "agentpod-cli-cluster-key-hygiene-c4f1";
 
 struct World {
     cluster: Cluster,
@@ -427,4 +428,70 @@ async fn cluster_cli_ctrl_c_deletes_the_pod_and_exits_130() {
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("error: interrupted"), "{stderr}");
     world.assert_nothing_left().await;
+}
+
+/// `agentpod pool …` against this world's cluster and namespace.
+async fn pool_command(world: &World, args: &[&str]) -> Outcome {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
+    clean_env(&mut command, world.home.path());
+    command
+        .arg("pool")
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(world.cluster.kubeconfig())
+        .args(["-n", world.ns.name()]);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("joined")
+        .expect("the binary runs");
+    Outcome {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn cluster_cli_pool_status_then_drain() {
+    use agentpod_provider::{
+        ClusterConnection, Credential, K8sEphemeralProvider, K8sPoolProvider, PoolOptions,
+    };
+    let Some(world) = world(Script::new()).await else {
+        return;
+    };
+    // A pool of one warm pod, made by the library as a service would make it.
+    let pods = K8sEphemeralProvider::builder(
+        agentpod_podspec::AgentPodSpec::new(CLAUDE_RUNNER_IMAGE).namespace(world.ns.name()),
+    )
+    .claude_path(CLAUDE_RUNNER_BINARY)
+    .api_key(Credential::Value(KEY.into()));
+    let pool =
+        K8sPoolProvider::builder(pods, PoolOptions::default().name("cli-pool").min(1).max(1))
+            .connect(ClusterConnection::kubeconfig_file(
+                world.cluster.kubeconfig(),
+            ))
+            .await
+            .expect("the pool starts");
+    pool.warm_up().await.expect("one pod warm");
+
+    let status = pool_command(&world, &["status", "cli-pool"]).await;
+    assert_eq!(status.code, Some(0), "{}", status.stderr);
+    assert!(
+        status.stdout.contains("pool cli-pool in")
+            && status.stdout.contains("1 pods, 0 busy, 1 idle"),
+        "{}",
+        status.stdout
+    );
+
+    let drain = pool_command(&world, &["drain", "cli-pool", "--wait", "20s"]).await;
+    assert_eq!(drain.code, Some(0), "{}", drain.stderr);
+    assert!(
+        drain.stdout.contains("deleted 1 pod(s), 0 still busy"),
+        "{}",
+        drain.stdout
+    );
+
+    let after = pool_command(&world, &["status", "cli-pool"]).await;
+    assert!(after.stdout.contains("0 pods"), "{}", after.stdout);
+    drop(pool);
 }
