@@ -126,10 +126,15 @@ pub struct RunArgs {
     #[arg(value_name = "PROMPT")]
     pub prompt: Option<String>,
 
-    /// Where the agent runs: `ephemeral` (a pod of its own per run) or `local` (a claude
-    /// process on this machine).
+    /// Where the agent runs: `ephemeral` (a pod of its own per run), `pool` (a warm pod of the
+    /// pool `--pool`, kept for the next run) or `local` (a claude process on this machine).
     #[arg(long, value_enum, env = "AGENTPOD_PROVIDER")]
     pub provider: Option<ProviderKind>,
+
+    /// The warm pool `--provider pool` uses (created on first use; its pods stay warm after the
+    /// command, shared with every process using the name, until drained or expired).
+    #[arg(long, value_name = "NAME", env = "AGENTPOD_POOL")]
+    pub pool: Option<String>,
 
     /// Output on stdout: the answer as text, the full typed output as JSON, or the events as
     /// they come (one JSON object per line).
@@ -234,6 +239,8 @@ impl PoolAction {
 pub enum ProviderKind {
     /// A pod of its own per run, deleted after it.
     Ephemeral,
+    /// A warm pod of a pool (`--pool NAME`), claimed for the run and kept warm after it.
+    Pool,
     /// A local `claude` process (no cluster).
     Local,
 }

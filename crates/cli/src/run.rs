@@ -4,7 +4,9 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentpod_provider::{AgentEvent, AgentOutput, AgentProvider, Transport};
+use agentpod_provider::{
+    AgentEvent, AgentOutput, AgentProvider, K8sPoolProvider, PoolOptions, Transport,
+};
 use futures::StreamExt as _;
 
 use crate::args::{ProviderKind, RunArgs, RunOutput};
@@ -32,6 +34,7 @@ pub async fn run(args: &RunArgs, provider: ProviderKind) -> Result<(), Failure> 
         .namespace
         .clone()
         .unwrap_or_else(|| agentpod_podspec::consts::DEFAULT_NAMESPACE.to_owned());
+    let mut pool = None;
     let (provider, transport): (Arc<dyn AgentProvider>, Option<Transport>) = match provider {
         ProviderKind::Ephemeral => {
             let connection = request::connection(&args.cluster);
@@ -40,6 +43,21 @@ pub async fn run(args: &RunArgs, provider: ProviderKind) -> Result<(), Failure> 
                 .connect(connection)
                 .await?;
             let transport = provider.transport().clone();
+            (Arc::new(provider), Some(transport))
+        }
+        ProviderKind::Pool => {
+            let Some(name) = args.pool.clone() else {
+                return Err(Failure::Usage(
+                    "--provider pool needs --pool NAME (or AGENTPOD_POOL)".to_owned(),
+                ));
+            };
+            let connection = request::connection(&args.cluster);
+            let pods = request::ephemeral_builder(&args.pod)?;
+            let provider = K8sPoolProvider::builder(pods, PoolOptions::default().name(name))
+                .connect(connection)
+                .await?;
+            let transport = provider.transport().clone();
+            pool = Some(provider.clone());
             (Arc::new(provider), Some(transport))
         }
         ProviderKind::Local => {
@@ -61,6 +79,14 @@ pub async fn run(args: &RunArgs, provider: ProviderKind) -> Result<(), Failure> 
         outcome = drive(&agent, provider.as_ref(), args.output, &progress) => outcome,
         _ = tokio::signal::ctrl_c() => Err(Failure::Interrupted),
     };
+    // A pool's pod is handed back in the background after the output: wait for that, so the
+    // next command finds it free (it stays warm).
+    if let Some(pool) = &pool
+        && !pool.settle(CLEANUP_WAIT).await
+    {
+        progress
+            .note("the pool's pod was not handed back within 30 s; its claim expires by itself");
+    }
     // Whatever happened, the run is over (dropped): wait for its pod and Secrets to go.
     if let Some(transport) = transport.as_ref().filter(|t| t.pending_cleanups() > 0) {
         progress.phase("deleting the pod and its Secrets");

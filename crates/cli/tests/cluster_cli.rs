@@ -495,3 +495,44 @@ async fn cluster_cli_pool_status_then_drain() {
     assert!(after.stdout.contains("0 pods"), "{}", after.stdout);
     drop(pool);
 }
+
+#[tokio::test]
+async fn cluster_cli_runs_through_a_warm_pool_and_reuses_its_pod() {
+    let Some(world) = world(
+        Script::new()
+            .rule(Rule::new(Matcher::prompt_contains("pooled question")).text("pooled answer")),
+    )
+    .await
+    else {
+        return;
+    };
+    let mut pods = Vec::new();
+    for _ in 0..2 {
+        let outcome = world
+            .run(&[
+                "--provider",
+                "pool",
+                "--pool",
+                "cli-warm",
+                "-o",
+                "json",
+                "pooled question",
+            ])
+            .await;
+        assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+        let output: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("json");
+        assert_eq!(output["text"], "pooled answer");
+        pods.push(output["pod"].as_str().expect("a pod").to_owned());
+    }
+    assert_eq!(
+        pods[0], pods[1],
+        "the second run took the warm pod the first left"
+    );
+    let missing = world.run(&["--provider", "pool", "x"]).await;
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
+    assert!(missing.stderr.contains("--pool NAME"), "{}", missing.stderr);
+
+    let drain = pool_command(&world, &["drain", "cli-warm", "--wait", "20s"]).await;
+    assert_eq!(drain.code, Some(0), "{}", drain.stderr);
+    world.assert_nothing_left().await;
+}

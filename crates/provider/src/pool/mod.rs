@@ -185,6 +185,21 @@ impl K8sPoolProvider {
         .await
     }
 
+    /// Stops this process's keeper and waits (at most `timeout`) until its runs have handed
+    /// their pods back — a run's release goes on in the background after its output — and
+    /// leaves the pods warm for the next process. Call it before a short-lived process exits
+    /// (the `agentpod` CLI does); without it the pod stays claimed until its claim expires.
+    /// `false` when the wait ran out.
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        self.pool.stop_keeper();
+        self.pool.background.close();
+        let settled = tokio::time::timeout(timeout, self.pool.background.wait())
+            .await
+            .is_ok();
+        self.pool.background.reopen();
+        settled
+    }
+
     /// Stops the keeper, waits (at most `timeout`) for this process's runs to hand their pods
     /// back, then drains the pool: its pods are deleted (busy ones as their runs end, within
     /// what is left of `timeout`).
