@@ -7,6 +7,7 @@
 // A developer tool talks to its user on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+mod bench;
 mod cluster;
 mod test;
 
@@ -26,6 +27,9 @@ enum Task {
     /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
     /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
+    /// Benchmarks against ironflow-core 2.10.1 (B1–B6 of issue 13): builds `bench/`, runs
+    /// them on the local cluster (under the cluster lock) and prints a table of ratios.
+    Bench(bench::BenchArgs),
     /// Control the local single-node Kubernetes cluster used by the tests.
     Cluster {
         #[command(subcommand)]
@@ -53,6 +57,7 @@ fn main() -> anyhow::Result<()> {
     let layout = Layout::from_env();
     match Cli::parse().task {
         Task::Test => test::run(&layout),
+        Task::Bench(args) => bench::run(&layout, &args),
         Task::Cluster { action } => match action {
             ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),
             ClusterAction::Down => {

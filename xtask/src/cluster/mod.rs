@@ -152,6 +152,13 @@ pub fn status(layout: &Layout, leftovers: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether every daemon of the local cluster is running (what `status` lists).
+pub fn is_running(layout: &Layout) -> bool {
+    daemons::all(layout)
+        .iter()
+        .all(|daemon| daemon.running_pid(layout).is_some())
+}
+
 /// Prints the shell exports that point kubectl and cluster tests at the cluster.
 pub fn env(layout: &Layout) -> anyhow::Result<()> {
     let kubeconfig = layout.admin_kubeconfig();
