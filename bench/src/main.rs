@@ -149,6 +149,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let theirs =
                 child_or_note(&world, Side::Theirs, "b5", 1, Some(&dir), &mut results).await;
             results.b5 = Some((ours, theirs));
+            results.b5_mib = args.b5_mib;
             let _ = std::fs::remove_dir_all(&dir);
         }
         world.force_clean().await?;

@@ -39,6 +39,8 @@ pub struct Results {
     pub b4: Vec<(usize, Option<Concurrency>, Option<Concurrency>)>,
     /// B5: ours, theirs.
     pub b5: Option<(Option<Concurrency>, Option<Concurrency>)>,
+    /// B5's stream size, MiB.
+    pub b5_mib: usize,
     /// B6 operations.
     pub b6: Vec<LayerOp>,
     /// What was skipped and why.
@@ -287,7 +289,10 @@ impl Results {
                 |c: &Option<Concurrency>| c.as_ref().map(|c| c.child.peak_rss_kib as f64 / 1024.0);
             row(
                 "B5",
-                "200 MiB of stream-json: orchestrator peak RSS (VmHWM)",
+                &format!(
+                    "a pod printing {} MiB of stream-json: orchestrator peak RSS (VmHWM)",
+                    self.b5_mib
+                ),
                 fmt_opt(rss(ours), "MiB", 1),
                 fmt_opt(rss(theirs), "MiB", 1),
                 ratio(rss(ours), rss(theirs)),

@@ -19,20 +19,30 @@ pub fn init_line() -> String {
     .to_string()
 }
 
-/// One `assistant` line carrying `text_bytes` of text (about `text_bytes + 420` bytes in all).
-pub fn assistant_line(text_bytes: usize) -> String {
+/// One turn of the agent loop, about 1 KiB: an `assistant` line (a text block and a Bash
+/// `tool_use`, `stop_reason: tool_use`) and the `user` line carrying the tool's result. A long
+/// run is many such turns; one endless assistant turn would not be the CLI's shape.
+pub fn turn_lines(text_bytes: usize) -> (String, String) {
     let text: String = "lorem ipsum dolor sit amet "
         .chars()
         .cycle()
         .take(text_bytes)
         .collect();
-    json!({"type": "assistant", "message": {"id": "msg_1", "type": "message", "role": "assistant",
-        "model": "claude-sonnet-5-5", "content": [{"type": "text", "text": text}],
-        "stop_reason": null, "stop_sequence": null,
+    let assistant = json!({"type": "assistant", "message": {"id": "msg_1", "type": "message",
+        "role": "assistant", "model": "claude-sonnet-5-5",
+        "content": [{"type": "text", "text": text},
+            {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}],
+        "stop_reason": "tool_use", "stop_sequence": null,
         "usage": {"input_tokens": 12, "output_tokens": 1}},
         "parent_tool_use_id": null, "session_id": SESSION,
         "uuid": "0b9f6f7e-8f0e-4a53-9a7d-6c1d2f3e4a5b"})
-    .to_string()
+    .to_string();
+    let user = json!({"type": "user", "message": {"role": "user", "content": [{"type":
+        "tool_result", "tool_use_id": "toolu_1", "content": "Cargo.toml\nsrc", "is_error": false}]},
+        "parent_tool_use_id": null, "session_id": SESSION,
+        "uuid": "1c0a7a8f-9f1f-4b64-8b8e-7d2e3f4a5b6c"})
+    .to_string();
+    (assistant, user)
 }
 
 /// The final `result` line.
@@ -46,19 +56,21 @@ pub fn result_line() -> String {
     .to_string()
 }
 
-/// How many assistant lines of 1 KiB make `total_bytes`.
-fn assistant_lines(total_bytes: usize) -> (String, usize) {
-    let line = assistant_line(1024 - 420);
-    (line.clone(), total_bytes / (line.len() + 1))
+/// The two lines of a ~1 KiB turn (joined by a newline) and how many turns make `total_bytes`.
+fn turns(total_bytes: usize) -> (String, usize) {
+    let (assistant, user) = turn_lines(400);
+    let pair = format!("{assistant}\n{user}");
+    let count = total_bytes / (pair.len() + 1);
+    (pair, count)
 }
 
 /// A whole stream of about `total_bytes`, in memory (B6).
 pub fn stream(total_bytes: usize) -> Vec<u8> {
-    let (line, count) = assistant_lines(total_bytes);
+    let (pair, count) = turns(total_bytes);
     let mut out = Vec::with_capacity(total_bytes + 4096);
     let _ = writeln!(out, "{}", init_line());
     for _ in 0..count {
-        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(pair.as_bytes());
         out.push(b'\n');
     }
     let _ = writeln!(out, "{}", result_line());
@@ -71,15 +83,16 @@ pub fn write_fake_claude(dir: &Path, mount: &str, total_bytes: usize) -> std::io
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    let (line, count) = assistant_lines(total_bytes);
+    let (pair, count) = turns(total_bytes);
+    let lines = 2 * count;
     let files = [
         ("init.jsonl", init_line()),
-        ("assistant.jsonl", line),
+        ("turn.jsonl", pair),
         ("result.jsonl", result_line()),
         (
             "claude",
             format!(
-                "#!/bin/sh\ncat {mount}/init.jsonl\nyes \"$(cat {mount}/assistant.jsonl)\" | head -n {count}\ncat {mount}/result.jsonl\n"
+                "#!/bin/sh\ncat {mount}/init.jsonl\nyes \"$(cat {mount}/turn.jsonl)\" | head -n {lines}\ncat {mount}/result.jsonl\n"
             ),
         ),
     ];
