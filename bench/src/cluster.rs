@@ -453,3 +453,12 @@ fn mem_available_mib() -> u64 {
         })
         .map_or(u64::MAX, |kib| kib / 1024)
 }
+
+/// B3 hook (not measured yet): a trivial call through the warm-pool provider against our
+/// ephemeral call, both timed as in [`b1`]. The pool provider is being built on another branch
+/// ("pool"); when it lands, build it in `sides.rs` next to [`sides::ours`], time
+/// `Agent::run(&pool)` interleaved with `sides::call_ours` here, and fill the B3 row of
+/// `report.rs` (target ≤ 0.1×). Until then this returns `None` and the row says so.
+pub async fn b3(_world: &World, _calls: usize) -> Option<Vec<TimedCall>> {
+    None
+}

@@ -44,7 +44,7 @@ struct RunArgs {
     /// Calls per side through the counting proxy for B2.
     #[arg(long, default_value_t = 5)]
     b2_calls: usize,
-    /// Comma-separated subset of B1,B2,B4,B5,B6.
+    /// Comma-separated subset of B1,B2,B3,B4,B5,B6 (B3 is a hook until the pool provider lands).
     #[arg(long, value_delimiter = ',', default_value = "B1,B2,B4,B5,B6")]
     only: Vec<String>,
     /// Concurrency levels of B4.
@@ -116,7 +116,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         commit: args.commit.clone(),
         ..Results::default()
     };
-    if ["B1", "B2", "B4", "B5"].iter().any(|id| wants(id)) {
+    if ["B1", "B2", "B3", "B4", "B5"].iter().any(|id| wants(id)) {
         let world = World::new(&args.kubeconfig).await?;
         if wants("B1") {
             eprintln!("==> B1: {} interleaved calls per side", args.calls);
@@ -128,6 +128,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 args.b2_calls
             );
             results.b2 = cluster::b2(&world, args.b2_calls).await?;
+        }
+        if wants("B3") && cluster::b3(&world, args.calls).await.is_none() {
+            results.notes.push(
+                "B3: not measured yet — needs the pool provider (hook: `cluster::b3`).".into(),
+            );
         }
         if wants("B4") {
             for &n in &args.b4_sizes {
