@@ -171,28 +171,88 @@ async fn cluster_provider_two_mib_prompt() {
     world.assert_no_leftovers().await;
 }
 
-/// Figures for the report: wall time and API requests of 9 trivial sequential calls (run it
-/// alone: parallel tests share the 2 cores).
+/// A plain call in the default configuration (the prompt and the API key in a Secret, the
+/// hardened preset, the pod's own termination grace) makes at most five Kubernetes API
+/// requests, its cleanup included: create Secret, create pod, watch, one log read, delete the
+/// Secret (which owns the pod).
+#[tokio::test]
+async fn cluster_provider_plain_call_makes_at_most_five_requests() {
+    let script = Script::new().rule(Rule::new(Matcher::any()).text("ok"));
+    let Some(world) = World::new(script).await else {
+        return;
+    };
+    let provider = default_provider(&world).await;
+    let transport = provider.transport();
+    for _ in 0..3 {
+        let before = transport.total_requests();
+        let output = Agent::new("say ok").run(&provider).await.expect("answers");
+        assert_eq!(output.text, "ok");
+        assert!(transport.finish_cleanups(Duration::from_secs(30)).await);
+        let requests = transport.total_requests() - before;
+        assert!(
+            requests <= 5,
+            "{requests} API requests for a plain call (the output counted {})",
+            output.api_requests
+        );
+        world.assert_no_leftovers().await;
+    }
+}
+
+/// The world's provider with the pod template users get by default: no
+/// `terminationGracePeriodSeconds` override (the world's tests set 0 to make deletes quick).
+async fn default_provider(world: &World) -> agentpod_provider::K8sEphemeralProvider {
+    use agentpod_podspec::{AgentPodSpec, ImagePullPolicy};
+    use agentpod_provider::{ClusterConnection, Credential, K8sEphemeralProvider};
+    use agentpod_testkit::cluster::{CLAUDE_RUNNER_BINARY, CLAUDE_RUNNER_IMAGE};
+    let template = AgentPodSpec::new(CLAUDE_RUNNER_IMAGE)
+        .namespace(world.ns.name())
+        .image_pull_policy(ImagePullPolicy::IfNotPresent)
+        .env("CLAUDE_CODE_MAX_RETRIES", "0");
+    K8sEphemeralProvider::builder(template)
+        .claude_path(CLAUDE_RUNNER_BINARY)
+        .api_key(Credential::Value(agentpod_e2e::TEST_API_KEY.into()))
+        .base_url(world.endpoint.base_url())
+        .connect(ClusterConnection::kubeconfig_file(
+            world.cluster.kubeconfig(),
+        ))
+        .await
+        .expect("provider connects")
+}
+
+/// Figures for the report: wall time, API requests and time until nothing is left of 9
+/// trivial sequential calls in the default configuration (run it alone: parallel tests share
+/// the 2 cores).
 #[tokio::test]
 async fn cluster_provider_trivial_call_figures() {
     let script = Script::new().rule(Rule::new(Matcher::any()).text("ok"));
     let Some(world) = World::new(script).await else {
         return;
     };
-    let provider = world.provider().await;
+    let provider = default_provider(&world).await;
     let mut walls = Vec::new();
     let mut agent_times = Vec::new();
     let mut pod_runs = Vec::new();
     let mut requests = Vec::new();
     let mut all_requests = Vec::new();
     let mut exit_codes = Vec::new();
+    let mut gone_after = Vec::new();
     let transport = provider.transport();
     for _ in 0..9 {
         let before = transport.total_requests();
         let started = Instant::now();
         let output = Agent::new("say ok").run(&provider).await.expect("answers");
-        walls.push(started.elapsed());
-        // The cleanup may still run in the background: count its requests too.
+        let returned = Instant::now();
+        walls.push(returned - started);
+        // Nothing of the call is left: poll (with another client) until pod and Secret are gone.
+        loop {
+            if world.leftovers().await == (0, 0) {
+                gone_after.push(returned.elapsed());
+                break;
+            }
+            assert!(returned.elapsed() < Duration::from_secs(60), "objects left");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The cleanup runs in the background: count its requests too.
         assert!(transport.finish_cleanups(Duration::from_secs(30)).await);
         all_requests.push(transport.total_requests() - before);
         agent_times.push(output.timings.agent);
@@ -205,13 +265,16 @@ async fn cluster_provider_trivial_call_figures() {
     walls.sort();
     agent_times.sort();
     pod_runs.sort();
+    gone_after.sort();
     let median = |values: &[Duration]| values[values.len() / 2];
     eprintln!(
         "trivial call x9: wall median {:?} (all {walls:?}); container running→finished (watch) median {:?}; \
          CLI's own duration median {:?}; API requests in the output {requests:?}, \
-         cleanup included {all_requests:?}; exit codes {exit_codes:?}",
+         cleanup included {all_requests:?}; exit codes {exit_codes:?}; \
+         return → nothing left median {:?} (all {gone_after:?})",
         median(&walls),
         median(&pod_runs),
         median(&agent_times),
+        median(&gone_after),
     );
 }

@@ -15,6 +15,16 @@
 //!
 //! Pods that may still run are deleted gracefully with a short grace period,
 //! then forcibly (grace 0): on some nodes a graceful delete takes a minute.
+//!
+//! When the first Secret owns the pod and the other Secrets (an ephemeral
+//! run, see `create.rs`) and the pod reached `Succeeded` or `Failed`, one
+//! request does it all: deleting that Secret (background propagation) lets
+//! the garbage collector delete the rest, and the API server removes a pod in
+//! a terminal phase at once, whatever its `terminationGracePeriodSeconds`
+//! (measured on the local 1.20 cluster: gone 0.1–0.5 s after the Secret's
+//! delete, while a pod the collector deletes before the kubelet reported its
+//! end took 4.5–8.7 s). In every other case the pod is deleted directly, as
+//! above, and then the first Secret.
 
 use std::time::Duration;
 
@@ -49,14 +59,21 @@ pub struct CleanupPolicy {
     /// How long to wait for a create that was in flight when the guard fired
     /// before looking for the object a second time.
     pub settle: Duration,
+    /// How long a run handed over with
+    /// [`RunHandle::finish_in_background`](crate::RunHandle::finish_in_background)
+    /// may take to end by itself (the kubelet reports an exit on its 1 s
+    /// status relist) before it is deleted like a dropped run.
+    pub linger: Duration,
 }
 
 impl Default for CleanupPolicy {
-    /// 2 s grace before the forced delete, 2 s settle delay for in-flight creates.
+    /// 2 s grace before the forced delete, 2 s settle delay for in-flight
+    /// creates, 5 s linger for runs finished in the background.
     fn default() -> Self {
         Self {
             grace: Duration::from_secs(2),
             settle: Duration::from_secs(2),
+            linger: Duration::from_secs(5),
         }
     }
 }
@@ -73,6 +90,13 @@ impl CleanupPolicy {
     #[must_use]
     pub fn settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
+        self
+    }
+
+    /// Sets [`linger`](Self::linger).
+    #[must_use]
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
         self
     }
 }
@@ -113,6 +137,9 @@ where
 /// Whether the container may still be running when deleting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DeleteMode {
+    /// The pod reached `Succeeded` or `Failed`: the API server removes it at
+    /// once, also when the garbage collector deletes it.
+    Terminal,
     /// Nothing runs (finished or never started): grace 0 at once.
     Immediate,
     /// Graceful first, then forced.
@@ -134,6 +161,8 @@ pub(crate) struct CleanupTarget {
     pub(crate) token: String,
     pub(crate) pod: Owned,
     pub(crate) secrets: Vec<Owned>,
+    /// The first Secret owns the pod and the other Secrets.
+    pub(crate) anchored: bool,
     pub(crate) policy: CleanupPolicy,
     pub(crate) retry: RetryPolicy,
 }
@@ -161,20 +190,46 @@ impl CleanupTarget {
                 .iter()
                 .map(|secret| unresolved(secret.metadata.name.as_deref().unwrap_or_default()))
                 .collect(),
+            anchored: false,
             policy,
             retry,
         }
     }
 
-    /// Deletes the pod, then its Secrets. Failures are logged, never returned:
-    /// cleanup runs on paths that already have a result or an error to report.
+    /// Deletes the pod, then its Secrets (see the module docs for when
+    /// deleting the first Secret alone does it all). Failures are logged,
+    /// never returned: cleanup runs on paths that already have a result or an
+    /// error to report.
     pub(crate) async fn delete(self, mode: DeleteMode) {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let anchor = self.secrets.first().filter(|_| self.anchored);
+        if let (Some(anchor), DeleteMode::Terminal) = (anchor, mode)
+            && let Some(uid) = self.resolve(&secrets, anchor).await
+        {
+            match delete_by_uid(&secrets, "secret", &anchor.name, &uid, Some(0), &self.retry).await
+            {
+                Ok(accepted) => {
+                    tracing::debug!(namespace = %self.namespace, secret = %anchor.name, accepted,
+                        "deleted the run's first Secret; the garbage collector deletes the rest");
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(namespace = %self.namespace, secret = %anchor.name, %error,
+                        "could not delete the run's first Secret; deleting each object");
+                }
+            }
+        }
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         if let Some(uid) = self.resolve(&pods, &self.pod).await {
             self.delete_pod(&pods, &uid, mode).await;
         }
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-        for secret in &self.secrets {
+        // The first Secret owns the others: the garbage collector deletes them with it.
+        let count = if anchor.is_some() {
+            1
+        } else {
+            self.secrets.len()
+        };
+        for secret in self.secrets.iter().take(count) {
             if let Some(uid) = self.resolve(&secrets, secret).await {
                 self.delete_one(&secrets, "secret", &secret.name, &uid, Some(0))
                     .await;

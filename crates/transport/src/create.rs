@@ -1,16 +1,28 @@
 //! Creating a run's Secrets and pod, in an order that never races.
 //!
-//! Order: Secrets first, then the pod, then an owner reference from each
-//! Secret to the pod. A pod created before its Secret would sit in
-//! `CreateContainerConfigError` or a volume-mount retry loop (minutes of
-//! kubelet backoff); a Secret needs the pod's UID to be owned by it, and the
-//! UID only exists after the create. Between the two steps the drop guard and
-//! the expiry annotation cover the Secret; afterwards the cluster's garbage
-//! collector deletes it with the pod even if we are gone.
+//! The Secrets come first, the pod after them: a pod created before its
+//! Secret would sit in `CreateContainerConfigError` or a volume-mount retry
+//! loop (minutes of kubelet backoff). Who owns whom then depends on the kind
+//! of pod ([`Ownership`]):
+//!
+//! - an ephemeral run: the first Secret (the *anchor*) owns everything else.
+//!   Its UID is known from its create reply, so the further Secrets (a large
+//!   prompt is split over several) and the pod are created with an owner
+//!   reference to it — no extra request. Deleting the anchor (one request)
+//!   lets the cluster's garbage collector delete the pod and the other
+//!   Secrets, also when we are gone. Between the anchor's create and the
+//!   pod's the drop guard and the expiry annotation cover the Secrets;
+//!   afterwards the pod's `activeDeadlineSeconds` and expiry too.
+//! - a worker: the pod owns its Secrets (a patch per Secret after the pod
+//!   exists, since the pod's UID only exists after its create), because the
+//!   worker is meant to outlive its creator and [`Worker::delete`] deletes
+//!   the pod.
 //!
 //! Every object carries this run's random token. A create retried after a
 //! lost reply may answer `409 AlreadyExists` for the object the first attempt
 //! made: the token tells "ours, adopt it" from "someone else's name".
+//!
+//! [`Worker::delete`]: crate::Worker::delete
 
 use std::time::SystemTime;
 
@@ -18,6 +30,7 @@ use agentpod_podspec::RenderedPod;
 use agentpod_podspec::expiry::{format_expires_at, parse_expires_at};
 use agentpod_podspec::labels::EXPIRES_AT_ANNOTATION;
 use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource};
 
@@ -87,33 +100,103 @@ pub(crate) fn stamp(
     Ok(())
 }
 
-/// Creates the Secrets, the pod, and the Secrets' owner references; records
-/// each UID in `guard` as soon as it is known. Returns the created pod.
+/// Who owns whom among the objects [`create_all`] creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ownership {
+    /// The first Secret owns the pod and the other Secrets (ephemeral runs):
+    /// deleting it deletes everything, and no patch is needed.
+    FirstSecret,
+    /// The pod owns each Secret (workers), patched in after the pod exists.
+    Pod,
+}
+
+/// Creates the Secrets and the pod with the owner references `ownership`
+/// asks for; records each UID in `guard` as soon as it is known (and, for
+/// [`Ownership::FirstSecret`], that the first Secret owns the rest).
+/// Returns the created pod.
 pub(crate) async fn create_all(
     client: &kube::Client,
     rendered: &RenderedPod,
     token: &str,
     policy: &RetryPolicy,
     guard: &mut CleanupGuard,
+    ownership: Ownership,
 ) -> Result<Pod, CreateFailure> {
     let namespace = rendered.namespace();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut created_secrets = Vec::new();
+    let mut anchor: Option<OwnerReference> = None;
     for (index, secret) in rendered.secrets.iter().enumerate() {
-        let created = create_ours(&secrets, secret, token, policy, "secret").await?;
+        let created = match &anchor {
+            Some(owner) => {
+                let owned = with_owner(secret, |s| &mut s.metadata, owner);
+                create_ours(&secrets, &owned, token, policy, "secret").await?
+            }
+            None => create_ours(&secrets, secret, token, policy, "secret").await?,
+        };
         record_uid(guard, Some(index), &created);
+        if index == 0 && ownership == Ownership::FirstSecret {
+            anchor = created.metadata.uid.clone().map(|uid| OwnerReference {
+                api_version: "v1".to_owned(),
+                kind: "Secret".to_owned(),
+                name: created.metadata.name.clone().unwrap_or_default(),
+                uid,
+                // Neither a controller (a Secret controls nothing) nor blocking
+                // (that needs rights on the owner's finalizers).
+                controller: None,
+                block_owner_deletion: None,
+            });
+            if let (Some(target), Some(_)) = (guard.target_mut(), &anchor) {
+                target.anchored = true;
+            }
+        }
         created_secrets.push(created);
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod = create_ours(&pods, &rendered.pod, token, policy, "pod").await?;
-    record_uid(guard, None, &pod);
-    let Some(uid) = pod.metadata.uid.clone() else {
-        return Ok(pod);
+    let pod = match &anchor {
+        Some(owner) => {
+            let owned = with_owner(&rendered.pod, |p| &mut p.metadata, owner);
+            create_ours(&pods, &owned, token, policy, "pod").await?
+        }
+        None => create_ours(&pods, &rendered.pod, token, policy, "pod").await?,
     };
+    record_uid(guard, None, &pod);
+    if ownership == Ownership::Pod {
+        own_by_pod(&secrets, rendered, &pod, &created_secrets, policy).await;
+    }
+    Ok(pod)
+}
+
+/// A copy of `object` with `owner` added to its owner references.
+fn with_owner<K: Clone>(
+    object: &K,
+    meta: impl Fn(&mut K) -> &mut ObjectMeta,
+    owner: &OwnerReference,
+) -> K {
+    let mut owned = object.clone();
+    meta(&mut owned)
+        .owner_references
+        .get_or_insert_with(Vec::new)
+        .push(owner.clone());
+    owned
+}
+
+/// Patches an owner reference to `pod` into each created Secret.
+async fn own_by_pod(
+    secrets: &Api<Secret>,
+    rendered: &RenderedPod,
+    pod: &Pod,
+    created_secrets: &[Secret],
+    policy: &RetryPolicy,
+) {
+    let Some(uid) = pod.metadata.uid.clone() else {
+        return;
+    };
+    let namespace = rendered.namespace();
     let owner = rendered.pod_owner_reference(uid);
     let body = serde_json::json!({"metadata": {"ownerReferences": [owner]}});
     let patch = Patch::Merge(&body);
-    for secret in &created_secrets {
+    for secret in created_secrets {
         let name = secret.metadata.name.clone().unwrap_or_default();
         let params = PatchParams::default();
         let patched = retry(policy, "patch secret owner", || {
@@ -127,7 +210,6 @@ pub(crate) async fn create_all(
                 "could not make the Secret owned by its pod");
         }
     }
-    Ok(pod)
 }
 
 fn record_uid<K: Resource>(guard: &mut CleanupGuard, secret_index: Option<usize>, object: &K) {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use agentpod_podspec::{AgentPodSpec, RenderedPod};
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::logs::{LogStream, LogSummary};
@@ -145,6 +145,8 @@ pub struct RunHandle {
     pub(crate) events: Option<RunEvents>,
     pub(crate) logs: Option<LogStream>,
     pub(crate) requests: RequestCounter,
+    /// Tells the driver the caller handed the run over.
+    pub(crate) release: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for RunHandle {
@@ -208,6 +210,41 @@ impl RunHandle {
     /// API requests made so far by this run.
     pub fn api_requests(&self) -> u64 {
         self.requests.get()
+    }
+
+    /// Hands the run over when the caller has what it needs before the
+    /// container ended (e.g. an agent printed its result): the run stops
+    /// reading the log, lets the container end by itself — at most
+    /// [`CleanupPolicy::linger`](crate::CleanupPolicy::linger), 5 s by
+    /// default — and then deletes the pod and its Secrets in the background.
+    ///
+    /// Unlike dropping the handle, which deletes at once (for a running pod a
+    /// graceful and then a forced delete, and then each Secret), this waits
+    /// on the watch the run already has, so a pod that ended costs one
+    /// delete request: its first Secret, which owns the rest. A container
+    /// still running after the linger is deleted like a dropped run; one that
+    /// had not started yet is deleted at once. The outcome is not reported;
+    /// [`Transport::finish_cleanups`](crate::Transport::finish_cleanups)
+    /// waits for the deletion.
+    ///
+    /// ```no_run
+    /// # async fn f(transport: agentpod_transport::Transport, spec: agentpod_podspec::AgentPodSpec) -> agentpod_transport::Result<()> {
+    /// use agentpod_transport::RunOptions;
+    /// use futures::StreamExt;
+    /// let mut run = transport.start(spec, RunOptions::default()).await?;
+    /// let mut logs = run.take_logs().expect("taken once");
+    /// while let Some(chunk) = logs.next().await {
+    ///     if chunk?.ends_with(b"DONE\n") {
+    ///         break; // the answer is complete; the exit code does not matter here
+    ///     }
+    /// }
+    /// run.finish_in_background();
+    /// # Ok(()) }
+    /// ```
+    pub fn finish_in_background(self) {
+        let _ = self.release.send(true);
+        // The driver runs on; its cleanup guard keeps `finish_cleanups` waiting.
+        drop(self.task.detach());
     }
 
     /// Waits for the outcome: the pod finished, its log was read (see

@@ -199,6 +199,10 @@ impl LogFollower {
         };
         let mut failures: u32 = 0;
         loop {
+            if self.sink.sender.is_closed() {
+                // The reader left (e.g. it had what it needed): no more reads.
+                return Ok(());
+            }
             let final_read = *self.terminated.borrow();
             let params = LogParams {
                 container: Some(self.container.clone()),

@@ -14,6 +14,12 @@
 //!
 //! Deletes carry a UID precondition, so an object recreated under the same
 //! name between list and delete is left alone.
+//!
+//! Ownership does not matter here: pods and Secrets are listed and judged
+//! each on their own. An ephemeral run's pod is owned by its first Secret, so
+//! deleting that Secret also lets the garbage collector take the pod; a pod
+//! whose owner Secret is already gone (and that the collector has not taken
+//! yet) is still found by its labels and deleted at its expiry.
 
 use std::time::{Duration, SystemTime};
 

@@ -6,6 +6,16 @@
 //! aborts that task when dropped, which drops the guard, which deletes the
 //! pod and its Secrets in the background. Every exit path of the driver —
 //! result, fail-fast error, timeout, watch failure — deletes before it reports.
+//!
+//! A caller that has what it needs before the container ended (an agent's
+//! result line) hands the run over with [`RunHandle::finish_in_background`]:
+//! the driver stops reading the log, keeps its one watch until the pod
+//! reached a terminal phase (at most [`CleanupPolicy::linger`]), and then
+//! deletes with one request (see `cleanup.rs`). Dropping instead deletes at
+//! once, which for a pod that is still running costs a graceful and a forced
+//! delete.
+//!
+//! [`CleanupPolicy::linger`]: crate::CleanupPolicy::linger
 
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +27,7 @@ use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode};
-use crate::create::{Bounds, CreateFailure, create_all, new_token, stamp};
+use crate::create::{Bounds, CreateFailure, Ownership, create_all, new_token, stamp};
 use crate::handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
 use crate::logs::{LogFollower, LogSink, LogSummary, channel};
 use crate::metrics::{RequestCounter, scoped_client};
@@ -74,6 +84,7 @@ impl Transport {
         };
         let namespace = rendered.namespace().to_owned();
         let name = rendered.name().to_owned();
+        let (release, released) = watch::channel(false);
         let driver = Driver {
             api: Api::namespaced(client, &namespace),
             namespace: namespace.clone(),
@@ -86,6 +97,7 @@ impl Transport {
             requests: requests.clone(),
             started,
             ever_running: false,
+            released,
         };
         let task = tokio::spawn(driver.drive(pod, guard));
         Ok(RunHandle {
@@ -95,6 +107,7 @@ impl Transport {
             events: Some(RunEvents(events)),
             logs,
             requests,
+            release,
         })
     }
 
@@ -128,7 +141,16 @@ impl Transport {
                 options.start.retry.clone(),
             );
             let mut guard = CleanupGuard::new(target, self.tracker().clone());
-            match create_all(client, &rendered, &token, &options.start.retry, &mut guard).await {
+            let created = create_all(
+                client,
+                &rendered,
+                &token,
+                &options.start.retry,
+                &mut guard,
+                Ownership::FirstSecret,
+            )
+            .await;
+            match created {
                 Ok(pod) => return Ok((rendered, guard, pod)),
                 Err(CreateFailure::Conflict { kind, name }) => {
                     guard.run_now(DeleteMode::Immediate).await;
@@ -209,10 +231,15 @@ struct Driver {
     requests: RequestCounter,
     started: Instant,
     ever_running: bool,
+    /// Becomes `true` when the caller handed the run over
+    /// ([`RunHandle::finish_in_background`]).
+    released: watch::Receiver<bool>,
 }
 
 /// Where the watch loop ended.
 struct Finished {
+    /// How to delete: `Terminal` when the pod reached `Succeeded`/`Failed`.
+    mode: DeleteMode,
     exit: ExitStatus,
     logs: Option<AbortOnDropHandle<LogSummary>>,
     terminated: watch::Sender<bool>,
@@ -232,13 +259,13 @@ impl Driver {
         });
         match self.watch_until_finished(pod).await {
             Ok(finished) => {
-                guard.set_mode(DeleteMode::Immediate);
+                guard.set_mode(finished.mode);
                 let _ = finished.terminated.send(true);
                 let logs = match finished.logs {
                     Some(task) => self.drain(task).await,
                     None => None,
                 };
-                guard.run_now(DeleteMode::Immediate).await;
+                guard.run_now(finished.mode).await;
                 let mut timings = finished.timings;
                 timings.total = self.started.elapsed();
                 Ok(RunOutcome {
@@ -276,7 +303,8 @@ impl Driver {
         );
         let start = self.options.start.clone();
         let mut last: Option<Progress> = None;
-        let started = StartWait {
+        let mut released = self.released.clone();
+        let start_wait = StartWait {
             api: &api,
             watch: &mut watch,
             namespace: &namespace,
@@ -288,14 +316,22 @@ impl Driver {
         .run(pod, |progress| {
             self.on_change(progress);
             last = Some(progress.clone());
-        })
-        .await?;
+        });
+        // Handed over before the container ran: nothing to wait for.
+        let started = tokio::select! {
+            started = start_wait => Some(started?),
+            () = was_released(&mut released) => None,
+        };
+        let Some(started) = started else {
+            return Err(self.lingered());
+        };
         let mut pod = match started {
             Started::Running(pod) | Started::Finished(pod) => *pod,
             Started::Gone(progress) => return Err(self.vanished(&progress)),
         };
         let mut running_since: Option<Instant> = None;
         let mut run_deadline: Option<Instant> = None;
+        let mut linger_deadline: Option<Instant> = None;
         let mut logs: Option<AbortOnDropHandle<LogSummary>> = None;
         loop {
             let progress = Progress::of(&pod, &self.container);
@@ -309,7 +345,12 @@ impl Driver {
                     logs = self.follow_logs(terminated_rx.clone());
                 }
                 let _ = terminated.send(true);
+                let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
                 return Ok(Finished {
+                    mode: match phase {
+                        Some("Succeeded" | "Failed") => DeleteMode::Terminal,
+                        _ => DeleteMode::Immediate,
+                    },
                     exit: exit.clone(),
                     logs,
                     terminated,
@@ -329,7 +370,15 @@ impl Driver {
                     *run_deadline.insert(deadline_after(now, self.options.run_timeout))
                 }
             };
+            let deadline = linger_deadline.map_or(deadline, |linger| linger.min(deadline));
             tokio::select! {
+                () = was_released(&mut released), if linger_deadline.is_none() => {
+                    // The caller has what it needs: read no more of the log,
+                    // and give the container a moment to end by itself.
+                    logs = None;
+                    self.log_sink = None;
+                    linger_deadline = Some(deadline_after(Instant::now(), self.options.cleanup.linger));
+                }
                 update = watch.next() => match update? {
                     PodUpdate::Changed(next) => pod = *next,
                     PodUpdate::Deleted(last_state) => {
@@ -342,6 +391,9 @@ impl Driver {
                     PodUpdate::Gone => return Err(self.vanished(&progress)),
                 },
                 () = tokio::time::sleep_until(deadline) => {
+                    if linger_deadline.is_some_and(|linger| linger <= deadline) {
+                        return Err(self.lingered());
+                    }
                     // The watch may be stuck on a half-open connection while
                     // the pod finished: look once more before calling it late.
                     match fresh_read(&self.api, &self.pod_name, &self.options.start.retry).await {
@@ -365,8 +417,15 @@ impl Driver {
     /// cuts it off (its stream ends with `LogDrainTimeout`). Without the bound
     /// a caller that took the log but reads it only after `wait()` would wait
     /// forever: the follower waits for the reader, `wait()` for the follower.
+    /// A run handed over meanwhile (`finish_in_background`) stops reading
+    /// at once: nobody reads the log any more.
     async fn drain(&self, mut task: AbortOnDropHandle<LogSummary>) -> Option<LogSummary> {
-        match tokio::time::timeout(self.options.log_drain_timeout, &mut task).await {
+        let mut released = self.released.clone();
+        let drained = tokio::select! {
+            drained = tokio::time::timeout(self.options.log_drain_timeout, &mut task) => drained,
+            () = was_released(&mut released) => return None, // dropping `task` aborts it
+        };
+        match drained {
             Ok(summary) => summary.ok(),
             Err(_) => {
                 tracing::debug!(pod = %self.pod_name, "log not consumed in time; cutting it off");
@@ -424,11 +483,30 @@ impl Driver {
         Some(AbortOnDropHandle::new(tokio::spawn(follower.run())))
     }
 
+    /// What a run handed over with `finish_in_background` ends with when it
+    /// did not end by itself within the linger. Nobody receives it (the
+    /// handle is gone); it only shapes the cleanup (like a dropped run).
+    fn lingered(&self) -> TransportError {
+        TransportError::RunTimeout {
+            namespace: self.namespace.clone(),
+            pod: self.pod_name.clone(),
+            timeout: self.options.cleanup.linger,
+        }
+    }
+
     fn vanished(&self, progress: &Progress) -> TransportError {
         TransportError::PodVanished {
             namespace: self.namespace.clone(),
             pod: self.pod_name.clone(),
             last_state: progress.to_string(),
         }
+    }
+}
+
+/// Resolves once the run was handed over; never if it was not (a dropped
+/// handle aborts the driver anyway).
+async fn was_released(released: &mut watch::Receiver<bool>) {
+    if released.wait_for(|released| *released).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

@@ -49,7 +49,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::cleanup::{CleanupGuard, CleanupTarget, DeleteMode, delete_by_uid};
-use crate::create::{CreateFailure, create_all, new_token, stamp};
+use crate::create::{CreateFailure, Ownership, create_all, new_token, stamp};
 use crate::progress::Blocker;
 use crate::retry::retry;
 use crate::start::{StartWait, Started, deadline_after};
@@ -303,7 +303,16 @@ impl Ensure<'_> {
         );
         // Guards the half-created state only; a created worker outlives the call.
         let mut guard = CleanupGuard::new(target, self.transport.tracker().clone());
-        match create_all(&client, &rendered, &token, &self.start.retry, &mut guard).await {
+        let created = create_all(
+            &client,
+            &rendered,
+            &token,
+            &self.start.retry,
+            &mut guard,
+            Ownership::Pod,
+        )
+        .await;
+        match created {
             Ok(pod) => {
                 guard.disarm();
                 self.created.clone_from(&pod.metadata.uid);

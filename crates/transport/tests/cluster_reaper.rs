@@ -147,3 +147,98 @@ async fn cluster_reaper_deletes_only_expired_or_killed_objects_with_our_label() 
             .is_none()
     );
 }
+
+/// Starts a run in a runtime of its own and shuts that runtime down once the
+/// container runs: the process "crashed" (no drop guard ran). Returns the pod
+/// name.
+fn crashed_run(setup: &support::Setup, prefix: &str) -> String {
+    use agentpod_transport::{ClusterConnection, RunEvent, RunOptions, StartPolicy};
+    use futures::StreamExt;
+    let spec = setup
+        .busybox(prefix, "sleep 300")
+        .secret_env("TOKEN", "crash-test-value");
+    // Deadline and expiry 36 s out: start 5 s + run 1 s + 30 s slack, no margin.
+    let options = RunOptions::default()
+        .start(StartPolicy::default().start_timeout(Duration::from_secs(5)))
+        .run_timeout(Duration::from_secs(1))
+        .expiry_margin(Duration::ZERO);
+    let kubeconfig = setup.cluster.kubeconfig().to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let pod = runtime.block_on(async {
+            let transport = ClusterConnection::kubeconfig_file(kubeconfig)
+                .connect()
+                .await
+                .expect("connects");
+            let mut run = transport.start(spec, options).await.expect("start");
+            let mut events = run.take_events().expect("events");
+            while let Some(event) = events.next().await {
+                if event == RunEvent::Running {
+                    break;
+                }
+            }
+            let pod = run.pod().to_owned();
+            // Keep the run alive until the runtime is gone: no cleanup may run.
+            std::mem::forget(run);
+            pod
+        });
+        drop(runtime);
+        pod
+    })
+    .join()
+    .expect("the crashed process's thread")
+}
+
+#[tokio::test]
+async fn cluster_reaper_cleans_up_after_a_crashed_run_whose_secret_owns_the_pod() {
+    let Some(setup) = support::setup().await else {
+        return;
+    };
+    let pods: Api<Pod> = setup.ns.api();
+    let secrets: Api<Secret> = setup.ns.api();
+    let kept = crashed_run(&setup, "crash-kept");
+    let orphaned = crashed_run(&setup, "crash-orphan");
+
+    // The first Secret owns the pod (no patch, so no window without an owner).
+    for name in [&kept, &orphaned] {
+        let pod = pods.get(name).await.expect("the crashed run's pod is left");
+        let secret = secrets
+            .get(&format!("{name}-inputs"))
+            .await
+            .expect("its Secret is left");
+        let owners = pod.metadata.owner_references.unwrap_or_default();
+        assert_eq!(owners.len(), 1, "{owners:?}");
+        assert_eq!(owners[0].kind, "Secret");
+        assert_eq!(Some(&owners[0].uid), secret.metadata.uid.as_ref());
+    }
+    // Someone deletes the orphan's Secret: its pod must not stay behind.
+    secrets
+        .delete(&format!("{orphaned}-inputs"), &Default::default())
+        .await
+        .expect("delete the Secret");
+
+    // Past the expiry (36 s after the start) the reaper deletes what is left.
+    tokio::time::sleep(Duration::from_secs(38)).await;
+    let report = Reaper::new(setup.transport.clone())
+        .namespace(setup.ns.name())
+        .sweep()
+        .await
+        .expect("sweep");
+    let ns = setup.ns.name();
+    assert!(
+        report.deleted_pods.contains(&format!("{ns}/{kept}")),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .deleted_secrets
+            .contains(&format!("{ns}/{kept}-inputs")),
+        "{report:?}"
+    );
+    assert!(report.failed.is_empty(), "{report:?}");
+    // The orphan's pod went with its Secret (garbage collector) or with this sweep.
+    setup.wait_no_leftovers(Duration::from_secs(30)).await;
+}

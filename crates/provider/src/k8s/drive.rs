@@ -6,7 +6,7 @@
 //! on at once, the event channel holds [`EVENT_BUFFER`](crate::EVENT_BUFFER) events, and the
 //! tail kept for error messages is [`TAIL_BYTES`].
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use agentpod_claude_args::{ClaudeArgsError, ClaudeCommand, StreamParser};
 use agentpod_transport::{ExitStatus, RunEvent, RunEvents, RunHandle, TransportError};
@@ -20,11 +20,22 @@ pub(crate) const TAIL_BYTES: usize = 4096;
 
 /// Starts driving `handle` in a task of its own; dropping the returned run aborts the task,
 /// which drops the handle, whose guard deletes the pod and its Secrets.
-pub(crate) fn spawn(handle: RunHandle, command: ClaudeCommand, started: Instant) -> AgentRun {
+pub(crate) fn spawn(
+    handle: RunHandle,
+    command: ClaudeCommand,
+    started: Instant,
+    exit_code_grace: Duration,
+) -> AgentRun {
     let pod = handle.pod().to_owned();
     let namespace = handle.namespace().to_owned();
     AgentRun::new(Some(pod.clone()), move |events| {
-        let task = AbortOnDropHandle::new(tokio::spawn(drive(handle, command, events, started)));
+        let task = AbortOnDropHandle::new(tokio::spawn(drive(
+            handle,
+            command,
+            events,
+            started,
+            exit_code_grace,
+        )));
         async move {
             match task.await {
                 Ok(result) => result,
@@ -43,6 +54,7 @@ async fn drive(
     command: ClaudeCommand,
     events: EventSender,
     started: Instant,
+    exit_code_grace: Duration,
 ) -> Result<AgentOutput> {
     let namespace = handle.namespace().to_owned();
     let pod = handle.pod().to_owned();
@@ -71,17 +83,31 @@ async fn drive(
 
     if parser.has_result() {
         // Return now. The container's exit is known only if the cluster already reported it
-        // (the kubelet notices it on its 1 s status relist); dropping the handle deletes the
-        // pod and its Secrets in the background (`Transport::finish_cleanups` awaits that).
+        // (the kubelet notices it on its 1 s status relist). The run ends in the background:
+        // the transport reads no more of the log, waits on its watch for the pod's end and
+        // then deletes the inputs Secret, which owns the pod (`Transport::finish_cleanups`
+        // awaits that).
         // Note what the run reported meanwhile (a finish, maybe), without sending anything
         // after `Result`.
         if let Some(run_events) = run_events.as_mut() {
             while let Some(Some(event)) = run_events.next().now_or_never() {
                 let _ = seen.note(event, &namespace);
             }
+            if seen.exit.is_none() && !exit_code_grace.is_zero() {
+                // Asked for: wait (on the watch the run already has) for the reported exit.
+                let wait = async {
+                    while let Some(event) = run_events.next().await {
+                        let _ = seen.note(event, &namespace);
+                        if seen.exit.is_some() {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(exit_code_grace, wait).await;
+            }
         }
         let api_requests = handle.api_requests();
-        drop(handle);
+        handle.finish_in_background();
         let claude = parser.finish().map_err(AgentError::from_outcome)?;
         let mut output = AgentOutput::from_claude(claude);
         output.exit_code = seen.exit.and_then(|exit| exit.code);

@@ -5,7 +5,7 @@ mod pod;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use agentpod_podspec::AgentPodSpec;
 use agentpod_transport::{ClusterConnection, RunOptions, Transport};
@@ -54,6 +54,7 @@ pub(crate) struct Settings {
     pub(crate) base_url: Option<String>,
     pub(crate) context_window_tokens: Option<u64>,
     pub(crate) run_options: RunOptions,
+    pub(crate) exit_code_grace: Duration,
 }
 
 /// Runs each agent in a pod of its own, created for the call and deleted after it.
@@ -108,6 +109,7 @@ impl K8sEphemeralProvider {
                     agentpod_claude_args::limits::DEFAULT_CONTEXT_WINDOW_TOKENS,
                 ),
                 run_options: RunOptions::default(),
+                exit_code_grace: Duration::ZERO,
             },
         }
     }
@@ -211,6 +213,16 @@ impl K8sEphemeralProviderBuilder {
         self
     }
 
+    /// How long a run that produced its result may wait for the cluster to report the
+    /// container's exit, so that [`AgentOutput::exit_code`](crate::AgentOutput::exit_code) is
+    /// set. Waiting costs no API request (the run's watch is open), but wall time: the kubelet
+    /// reports an exit on its 1 s status relist. Default zero: the output comes at the result,
+    /// with the exit code only if the cluster had already reported it.
+    pub fn exit_code_grace(mut self, grace: Duration) -> Self {
+        self.settings.exit_code_grace = grace;
+        self
+    }
+
     /// Builds the provider on an existing transport (shared with other users of it).
     pub fn build(self, transport: Transport) -> K8sEphemeralProvider {
         K8sEphemeralProvider {
@@ -240,7 +252,12 @@ impl AgentProvider for K8sEphemeralProvider {
             options = options.run_timeout(timeout);
         }
         let handle = self.transport.start(plan.rendered, options).await?;
-        Ok(drive::spawn(handle, plan.command, started))
+        Ok(drive::spawn(
+            handle,
+            plan.command,
+            started,
+            self.settings.exit_code_grace,
+        ))
     }
 }
 
