@@ -347,7 +347,7 @@ impl Results {
             );
             row(
                 "B6",
-                &format!("{}: allocations / bytes per op", op.op),
+                &format!("{}: allocations / bytes per op (ratio of bytes)", op.op),
                 format!("{:.0} / {}", op.allocs.0, fmt_bytes(op.bytes.0)),
                 format!("{:.0} / {}", op.allocs.1, fmt_bytes(op.bytes.1)),
                 ratio(Some(op.bytes.0), Some(op.bytes.1)),
