@@ -27,7 +27,7 @@ use kube::Api;
 use kube::api::ListParams;
 
 /// The API key the pods get (the endpoint accepts any).
-pub const TEST_API_KEY: &str = "agentpod-e2e-key-3b9f";
+pub const TEST_API_KEY: &str = "agentpod-e2e-key-hygiene-c4f1";
 
 /// One test's world: the cluster, a fresh namespace, the endpoint.
 pub struct World {
@@ -43,6 +43,10 @@ impl World {
     /// `None` (after printing SKIPPED) without a cluster.
     pub async fn new(script: Script) -> Option<World> {
         let cluster = Cluster::for_test().await?;
+        assert!(
+            TEST_API_KEY.contains(agentpod_testkit::cluster::CREDENTIAL_MARKER),
+            "the hygiene scan looks for the marker in every cluster credential"
+        );
         let ns = cluster.namespace().await;
         let endpoint = cluster
             .start_model_endpoint(script)

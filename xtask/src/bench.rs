@@ -79,7 +79,7 @@ pub fn run(layout: &Layout, args: &BenchArgs) -> anyhow::Result<()> {
         return step("agentpod-bench run", command);
     }
     let _lock = cluster::lock::acquire()?;
-    let started_here = !cluster::is_running(layout);
+    let started_here = !cluster::is_up(layout);
     if started_here {
         eprintln!("==> the local cluster is not up: starting it for the benchmark");
         cluster::up(layout)?;

@@ -9,6 +9,9 @@
 
 mod bench;
 mod cluster;
+mod demo;
+mod hygiene;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -24,12 +27,29 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// The main job in one command: an agent answers from a pod of the local cluster (brought
+    /// up if needed), with the offline model endpoint: a question, a structured answer, a tool run.
+    Demo {
+        /// Leave the cluster running afterwards (when the demo started it).
+        #[arg(long)]
+        keep_cluster: bool,
+    },
     /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
     /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
     /// Benchmarks against ironflow-core 2.10.1 (B1–B6 of issue 13): builds `bench/`, runs
     /// them on the local cluster (under the cluster lock) and prints a table of ratios.
     Bench(bench::BenchArgs),
+    /// The long runs: every fuzz property at scale, in release mode; `--cluster` adds the
+    /// slow cluster faults (on a running local cluster).
+    Soak {
+        /// Cases per property.
+        #[arg(long, default_value_t = 100_000)]
+        cases: u32,
+        /// Also run the cluster fault suite with its soak-only faults.
+        #[arg(long)]
+        cluster: bool,
+    },
     /// Control the local single-node Kubernetes cluster used by the tests.
     Cluster {
         #[command(subcommand)]
@@ -56,8 +76,10 @@ enum ClusterAction {
 fn main() -> anyhow::Result<()> {
     let layout = Layout::from_env();
     match Cli::parse().task {
+        Task::Demo { keep_cluster } => demo::run(&layout, &demo::DemoOptions { keep_cluster }),
         Task::Test => test::run(&layout),
         Task::Bench(args) => bench::run(&layout, &args),
+        Task::Soak { cases, cluster } => soak::run(&layout, cases, cluster),
         Task::Cluster { action } => match action {
             ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),
             ClusterAction::Down => {

@@ -53,6 +53,14 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
             Some(kubeconfig.to_string_lossy().as_ref()),
         )
         .and_then(|()| run_cluster_examples(&kubeconfig.to_string_lossy()))
+        .and_then(|()| {
+            eprintln!("==> cargo xtask demo (on the running cluster)");
+            crate::demo::run_checked(&kubeconfig)
+        })
+        .and_then(|()| {
+            eprintln!("==> secret hygiene: the audit log and the daemons' logs");
+            crate::hygiene::scan(layout)
+        })
     });
     eprintln!("==> cargo xtask cluster down");
     let teardown = cluster::down(layout);
@@ -174,7 +182,13 @@ fn run_cluster_examples(kubeconfig: &str) -> anyhow::Result<()> {
             "AGENTPOD_EXAMPLE_CLAUDE",
             cluster_topology::CLAUDE_RUNNER_BINARY,
         )
-        .env("ANTHROPIC_API_KEY", "offline-endpoint-key")
+        .env(
+            "ANTHROPIC_API_KEY",
+            format!(
+                "offline-endpoint-key-{}",
+                cluster_topology::CREDENTIAL_MARKER
+            ),
+        )
         .env("ANTHROPIC_BASE_URL", endpoint.base_url());
     let result = run_step("cargo run --example agent_run", command);
     drop(endpoint);

@@ -13,7 +13,7 @@
 //! | `podspec` (default) | [`podspec`] | k8s-openapi |
 //! | `claude-args` (default) | [`claude_args`] | serde_json |
 //! | `transport` | `transport` | kube-client, tokio |
-//! | `provider` | `provider` (`Agent`, `AgentProvider`, `K8sEphemeralProvider`, `LocalProvider`) | the three layers |
+//! | `provider` | `provider` (`Agent`, `AgentProvider`, `K8sEphemeralProvider`, `K8sPoolProvider`, `LocalProvider`) | the three layers |
 //! | `full` | all of the above | |
 //!
 //! ```
@@ -80,11 +80,11 @@ pub mod prelude {
     #[cfg(feature = "provider")]
     pub use agentpod_provider::{
         Agent, AgentError, AgentEvent, AgentOutput, AgentProvider, AgentRun, Credential,
-        K8sEphemeralProvider, LocalProvider,
+        K8sEphemeralProvider, K8sPoolProvider, LocalProvider, PoolOptions,
     };
 }
 
 /// Compiles and runs the example in the workspace README, so it cannot rot.
-#[cfg(all(doctest, feature = "podspec", feature = "claude-args"))]
+#[cfg(all(doctest, feature = "provider"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;

@@ -132,3 +132,23 @@ fn facade_provider_feature_brings_the_provider_and_defaults_stay_without_it() {
         "{without:?}"
     );
 }
+
+#[test]
+fn cli_drives_the_provider_and_reaches_kube_only_through_transport() {
+    let all = dependency_names("agentpod-cli", &[]);
+    for layer in ["agentpod-provider", "agentpod-transport"] {
+        assert!(
+            all.iter().any(|name| name == layer),
+            "{layer} missing: {all:?}"
+        );
+    }
+    let direct = dependency_names_to_depth("agentpod-cli", &[], Some(1));
+    let found: Vec<&String> = direct
+        .iter()
+        .filter(|name| ["kube", "kube-client", "hyper", "tower", "http"].contains(&name.as_str()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "agentpod-cli must reach {found:?} only through agentpod-transport"
+    );
+}

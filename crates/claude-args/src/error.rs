@@ -230,7 +230,7 @@ pub enum ClaudeArgsError {
 
     /// The API answered with an error (HTTP status and error type when the CLI reports them),
     /// including "not logged in".
-    #[error("API error (status {status:?}, type {error_type:?}): {message}")]
+    #[error("API error{}: {message}", api_facts(*status, error_type.as_deref()))]
     Api {
         /// HTTP status, when the CLI reports one.
         status: Option<u16>,
@@ -294,5 +294,35 @@ impl ClaudeArgsError {
             | Self::RunFailed { stats, .. } => Some(stats),
             _ => None,
         }
+    }
+}
+
+/// ` (HTTP 529, overloaded_error)`, or as much of it as is known.
+fn api_facts(status: Option<u16>, error_type: Option<&str>) -> String {
+    match (status, error_type) {
+        (Some(status), Some(kind)) => format!(" (HTTP {status}, {kind})"),
+        (Some(status), None) => format!(" (HTTP {status})"),
+        (None, Some(kind)) => format!(" ({kind})"),
+        (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_api_error_reads_as_a_sentence_without_rust_debug_text() {
+        let api = |status, error_type: Option<&str>| ClaudeArgsError::Api {
+            status,
+            error_type: error_type.map(str::to_owned),
+            message: "Overloaded".into(),
+            stats: Box::default(),
+        };
+        assert_eq!(
+            api(Some(529), Some("overloaded_error")).to_string(),
+            "API error (HTTP 529, overloaded_error): Overloaded"
+        );
+        assert_eq!(api(None, None).to_string(), "API error: Overloaded");
     }
 }

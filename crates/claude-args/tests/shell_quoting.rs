@@ -8,6 +8,14 @@ use agentpod_claude_args::{BuildOptions, ClaudeCommand, ClaudeRequest};
 use proptest::prelude::*;
 use std::process::Command;
 
+/// Cases per property: 256, or `AGENTPOD_FUZZ_CASES` for the long runs.
+fn cases() -> u32 {
+    std::env::var("AGENTPOD_FUZZ_CASES")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(256)
+}
+
 /// Runs `line` with `/bin/sh -c` and returns stdout.
 fn sh(line: &str) -> Vec<u8> {
     let output = Command::new("/bin/sh")
@@ -51,7 +59,7 @@ fn tricky_string() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn quoted_word_round_trips_through_sh(word in tricky_string()) {

@@ -103,6 +103,20 @@ pub enum AgentError {
         source: Box<TransportError>,
     },
 
+    /// Every pod of a warm pool stayed busy (the pool at its maximum size) for the whole
+    /// queue timeout, or the wait queue was full; nothing ran.
+    #[error(
+        "warm pool {pool}: no pod became free within {waited:?} ({reason}); raise the pool's max, its queue timeout, or enable the ephemeral fallback"
+    )]
+    PoolExhausted {
+        /// The pool's name.
+        pool: String,
+        /// How long the caller waited.
+        waited: Duration,
+        /// `all pods busy` or `wait queue full (N waiting)`.
+        reason: String,
+    },
+
     /// A local operation failed (starting the `claude` process, writing an input file, reading
     /// its output).
     #[error("could not {action}: {source}")]
@@ -118,10 +132,9 @@ pub enum AgentError {
     /// the CLI died. `exit` says how; `output_tail` holds the last lines it printed (stderr is
     /// in the log on Kubernetes 1.20).
     #[error(
-        "the agent{} ended without a result (exit code {:?}, reason {:?}{}): {output_tail}",
+        "the agent{} ended without a result ({}{}): {output_tail}",
         in_pod(pod),
-        exit.code,
-        exit.reason.as_deref().or(exit.pod_reason.as_deref()),
+        exit_facts(exit),
         exit_hint(exit)
     )]
     NoResult {
@@ -138,7 +151,7 @@ pub enum AgentError {
 
     // ----- agent outcomes: the CLI ran and reported a failure -----
     /// The model API answered with an error (bad key, overloaded, …).
-    #[error("the model API refused the agent (status {status:?}, type {error_type:?}): {message}")]
+    #[error("the model API refused the agent{}: {message}", api_facts(*status, error_type.as_deref()))]
     Api {
         /// HTTP status, when reported.
         status: Option<u16>,
@@ -243,6 +256,28 @@ fn in_pod(pod: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// ` (HTTP 429, rate_limit_error)`, or as much of it as is known.
+fn api_facts(status: Option<u16>, error_type: Option<&str>) -> String {
+    match (status, error_type) {
+        (Some(status), Some(kind)) => format!(" (HTTP {status}, {kind})"),
+        (Some(status), None) => format!(" (HTTP {status})"),
+        (None, Some(kind)) => format!(" ({kind})"),
+        (None, None) => String::new(),
+    }
+}
+
+/// `exit code 137, reason OOMKilled`, or as much of it as is known.
+fn exit_facts(exit: &ExitStatus) -> String {
+    let code = exit.code.map_or_else(
+        || "exit code unknown".to_owned(),
+        |code| format!("exit code {code}"),
+    );
+    match exit.reason.as_deref().or(exit.pod_reason.as_deref()) {
+        Some(reason) => format!("{code}, reason {reason}"),
+        None => code,
+    }
+}
+
 fn exit_hint(exit: &ExitStatus) -> &'static str {
     if exit.oom_killed() {
         ", out of memory: raise the memory limit"
@@ -273,7 +308,7 @@ impl AgentError {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::StartTimeout { .. } => true,
+            Self::StartTimeout { .. } | Self::PoolExhausted { .. } => true,
             Self::Infrastructure { source } => source.is_retryable(),
             Self::NoResult { exit, .. } => exit.evicted(),
             Self::Api { status, .. } => {
@@ -417,6 +452,38 @@ mod tests {
         assert!(!api(401).is_retryable());
         assert!(api(429).is_retryable());
         assert!(api(529).is_retryable());
+    }
+
+    #[test]
+    fn messages_read_as_sentences_without_rust_debug_text() {
+        let api = |status, error_type: Option<&str>| AgentError::Api {
+            status,
+            error_type: error_type.map(str::to_owned),
+            message: "Connection dropped".into(),
+            stats: Box::default(),
+        };
+        let no_result = AgentError::NoResult {
+            pod: Some("p".into()),
+            exit: Box::new(ExitStatus::default()),
+            output_tail: "tail".into(),
+            source: ClaudeArgsError::EmptyPrompt,
+        };
+        for error in [
+            api(Some(429), Some("rate_limit_error")),
+            api(None, None),
+            no_result,
+        ] {
+            let text = error.to_string();
+            assert!(!text.contains("Some(") && !text.contains("None"), "{text}");
+        }
+        assert_eq!(
+            api(Some(429), Some("rate_limit_error")).to_string(),
+            "the model API refused the agent (HTTP 429, rate_limit_error): Connection dropped"
+        );
+        assert_eq!(
+            api(None, None).to_string(),
+            "the model API refused the agent: Connection dropped"
+        );
     }
 
     #[test]

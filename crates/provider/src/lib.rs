@@ -41,6 +41,7 @@ mod k8s;
 mod local;
 mod local_kill;
 mod output;
+mod pool;
 mod provider;
 mod replay;
 mod run;
@@ -50,6 +51,10 @@ pub use error::{AgentError, Result};
 pub use k8s::{Credential, K8sEphemeralProvider, K8sEphemeralProviderBuilder, PodTemplate};
 pub use local::{LocalProvider, LocalProviderBuilder};
 pub use output::{AgentOutput, AgentTimings};
+pub use pool::{
+    DRAIN_ANNOTATION, DrainReport, K8sPoolProvider, K8sPoolProviderBuilder, LAST_USED_ANNOTATION,
+    POOL_LABEL, PoolOptions, PoolPod, PoolStatus, USES_ANNOTATION, drain_pool, pool_status,
+};
 pub use provider::AgentProvider;
 #[cfg(feature = "mock")]
 pub use provider::MockAgentProvider;

@@ -268,7 +268,9 @@ pub struct ExecOutput {
 
 /// Runs `request` in `container` of `namespace/pod` and returns its output and
 /// exit code. Dropping the future or hitting the run timeout ends the session,
-/// and the wrapper then kills the remote process group.
+/// and the wrapper then kills the remote process group. With `stdout_sink`,
+/// stdout goes there chunk by chunk as it arrives (and is not kept in the
+/// output); a sink whose receiver is gone drops the rest.
 pub(crate) async fn exec_in_pod(
     client: kube::Client,
     namespace: &str,
@@ -276,6 +278,7 @@ pub(crate) async fn exec_in_pod(
     container: &str,
     request: &ExecRequest,
     options: &ExecOptions,
+    stdout_sink: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
 ) -> Result<ExecOutput, TransportError> {
     let failed = |reason: String| TransportError::Exec {
         namespace: namespace.to_owned(),
@@ -344,11 +347,16 @@ pub(crate) async fn exec_in_pod(
             std::future::pending::<Infallible>().await
         };
         let read = async {
-            tokio::join!(
-                read_capped(stdout, limit),
-                read_capped(stderr, limit),
-                status
-            )
+            let stdout = async {
+                match stdout_sink {
+                    Some(sink) => {
+                        forward(stdout, &sink).await;
+                        (Vec::new(), false)
+                    }
+                    None => read_capped(stdout, limit).await,
+                }
+            };
+            tokio::join!(stdout, read_capped(stderr, limit), status)
         };
         tokio::select! {
             never = write => match never {},
@@ -393,6 +401,29 @@ async fn read_capped(mut reader: impl AsyncRead + Unpin, limit: usize) -> (Vec<u
                     truncated = true;
                 }
                 kept.extend_from_slice(&buffer[..read.min(room)]);
+            }
+        }
+    }
+}
+
+/// Sends `reader`'s chunks to `sink` until the end; once the receiver is
+/// gone, reads on and drops them (the command must not block on output).
+async fn forward(
+    mut reader: impl AsyncRead + Unpin,
+    sink: &tokio::sync::mpsc::Sender<bytes::Bytes>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut open = true;
+    loop {
+        match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => {
+                if open {
+                    open = sink
+                        .send(bytes::Bytes::copy_from_slice(&buffer[..read]))
+                        .await
+                        .is_ok();
+                }
             }
         }
     }

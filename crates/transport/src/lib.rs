@@ -45,6 +45,7 @@ mod cleanup;
 mod connection;
 mod create;
 mod error;
+mod events;
 mod exec;
 mod exit;
 mod handle;
@@ -62,16 +63,20 @@ mod worker;
 pub use cleanup::CleanupPolicy;
 pub use connection::{ClusterConnection, Transport};
 pub use error::{BoxError, Result, TransportError};
+pub use events::PodEvent;
 pub use exec::{ExecOptions, ExecOutput, ExecRequest};
 pub use exit::ExitStatus;
 pub use handle::{PodSource, RunEvent, RunEvents, RunHandle, RunOutcome, RunTimings};
 pub use logs::{LogStream, LogSummary};
-pub use options::{NameConflict, RunOptions};
+pub use options::{NameConflict, PREVIEW_RUN_TOKEN, RunOptions};
 pub use progress::PendingReason;
-pub use reaper::{ReapFailure, ReapReport, Reaper};
+pub use reaper::{ReapFailure, ReapPlan, ReapReport, Reaper};
 pub use retry::RetryPolicy;
 pub use start::StartPolicy;
-pub use worker::{Worker, WorkerHealth};
+pub use worker::{
+    CLAIM_ANNOTATION, ClaimState, ExecStdout, ExecStream, ListedWorker, Worker, WorkerClaim,
+    WorkerHealth,
+};
 
 /// Annotation carrying a random per-run token on every object a run creates,
 /// so a retried create can tell its own object from someone else's, and the

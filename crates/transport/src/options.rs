@@ -1,8 +1,15 @@
 //! Options of an ephemeral run: timeouts, fail-fast graces, logs, cleanup.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use crate::{CleanupPolicy, StartPolicy};
+use agentpod_podspec::RenderedPod;
+
+use crate::create::{Bounds, stamp};
+use crate::{CleanupPolicy, StartPolicy, TransportError};
+
+/// The run-token annotation's value in a [`RunOptions::preview`]: the real token is drawn
+/// afresh for each create.
+pub const PREVIEW_RUN_TOKEN: &str = "<drawn-per-run>";
 
 /// Slack added on top of start + run timeout for the pod's
 /// `activeDeadlineSeconds`, so that our client-side timeout fires first and
@@ -194,6 +201,46 @@ impl RunOptions {
     pub(crate) fn expiry_after(&self) -> Duration {
         self.longest_run().saturating_add(self.expiry_margin)
     }
+
+    /// When the objects of a run created at `now` expire: `now +`
+    /// [`expiry_after`](Self::expiry_after), capped a century ahead (an "infinite" run never
+    /// expires in practice, and the annotation stays a valid timestamp).
+    pub(crate) fn expires_at(&self, now: SystemTime) -> SystemTime {
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        now.checked_add(self.expiry_after().min(CENTURY))
+            .unwrap_or(now)
+    }
+
+    /// `rendered` as [`Transport::start`](crate::Transport::start) creates it with these
+    /// options at `now`, without a cluster: with the expiry annotation, the pod's
+    /// `activeDeadlineSeconds` and the run-token annotation (value [`PREVIEW_RUN_TOKEN`]; the
+    /// real token is drawn per create). Not shown: the Secrets' owner reference to the pod,
+    /// which needs the created pod's UID.
+    ///
+    /// ```
+    /// use agentpod_podspec::AgentPodSpec;
+    /// use agentpod_transport::RunOptions;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// let rendered = AgentPodSpec::new("busybox:1.36").name("job").render(UNIX_EPOCH)?;
+    /// let options = RunOptions::default().run_timeout(Duration::from_secs(60));
+    /// let created = options.preview(rendered, UNIX_EPOCH)?;
+    /// let deadline = created.pod.spec.as_ref().and_then(|s| s.active_deadline_seconds);
+    /// assert_eq!(deadline, Some(options.active_deadline_seconds()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn preview(
+        &self,
+        mut rendered: RenderedPod,
+        now: SystemTime,
+    ) -> Result<RenderedPod, TransportError> {
+        let bounds = Bounds {
+            active_deadline_seconds: self.active_deadline_seconds(),
+            expires_at: self.expires_at(now),
+        };
+        stamp(&mut rendered, PREVIEW_RUN_TOKEN, Some(&bounds))?;
+        Ok(rendered)
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +258,53 @@ mod tests {
             MAX_ACTIVE_DEADLINE_SECONDS
         );
         assert_eq!(options.expiry_after(), Duration::MAX);
+        // The preview's expiry stays a valid timestamp a century ahead at most.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        assert_eq!(options.expires_at(now), now + century);
+    }
+
+    #[test]
+    fn preview_stamps_what_a_create_stamps() {
+        use agentpod_podspec::AgentPodSpec;
+        use agentpod_podspec::expiry::parse_expires_at;
+        use agentpod_podspec::labels::EXPIRES_AT_ANNOTATION;
+
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let rendered = AgentPodSpec::new("busybox:1")
+            .name("job")
+            .secret_env("TOKEN", "t")
+            .render(now);
+        let Ok(rendered) = rendered else {
+            panic!("render failed: {rendered:?}");
+        };
+        let options = RunOptions::default().run_timeout(Duration::from_secs(60));
+        let Ok(created) = options.preview(rendered, now) else {
+            panic!("preview failed");
+        };
+        assert_eq!(
+            created
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.active_deadline_seconds),
+            Some(options.active_deadline_seconds())
+        );
+        assert_eq!(created.secrets.len(), 1);
+        for meta in std::iter::once(&created.pod.metadata)
+            .chain(created.secrets.iter().map(|s| &s.metadata))
+        {
+            let annotations = meta.annotations.clone().unwrap_or_default();
+            assert_eq!(
+                annotations
+                    .get(crate::RUN_TOKEN_ANNOTATION)
+                    .map(String::as_str),
+                Some(PREVIEW_RUN_TOKEN)
+            );
+            let expiry = annotations
+                .get(EXPIRES_AT_ANNOTATION)
+                .and_then(|value| parse_expires_at(value).ok());
+            assert_eq!(expiry, Some(now + options.expiry_after()));
+        }
     }
 }

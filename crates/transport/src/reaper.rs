@@ -53,6 +53,19 @@ pub struct ReapReport {
     pub failed: Vec<ReapFailure>,
 }
 
+/// What a sweep would delete now ([`Reaper::plan`]): nothing is deleted to find out.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReapPlan {
+    /// Pods whose expiry passed or that the cluster killed (`namespace/name`).
+    pub pods: Vec<String>,
+    /// Secrets whose expiry passed (`namespace/name`).
+    pub secrets: Vec<String>,
+    /// Our objects a sweep leaves alone because their expiry annotation is missing or
+    /// unparseable.
+    pub skipped_unparseable: Vec<String>,
+}
+
 /// One object a sweep could not delete.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -148,6 +161,42 @@ impl Reaper {
             Some(namespace) => Api::namespaced(self.transport.client(), namespace),
             None => Api::all(self.transport.client()),
         }
+    }
+
+    /// Lists what a [`sweep`](Self::sweep) would delete now, deleting nothing (for a dry run,
+    /// or to show a user what goes before it goes). Two list requests.
+    pub async fn plan(&self) -> Result<ReapPlan, TransportError> {
+        let now = SystemTime::now();
+        let mut plan = ReapPlan::default();
+        let listing = ListParams::default().labels(MANAGED_SELECTOR);
+        let scope = self.namespace.clone().unwrap_or_else(|| "*".to_owned());
+        let pods: Api<Pod> = self.api();
+        let listed = retry(&self.retry, "list pods", || pods.list(&listing))
+            .await
+            .map_err(|f| f.into_error("list", "pods", &scope, MANAGED_SELECTOR))?;
+        for pod in &listed.items {
+            match verdict(&pod.metadata, Some(pod), now) {
+                Verdict::Keep => {}
+                Verdict::Unparseable => plan.skipped_unparseable.push(identity(&pod.metadata)),
+                Verdict::Expired | Verdict::KilledByCluster => {
+                    plan.pods.push(identity(&pod.metadata));
+                }
+            }
+        }
+        let secrets: Api<Secret> = self.api();
+        let listed = retry(&self.retry, "list secrets", || secrets.list(&listing))
+            .await
+            .map_err(|f| f.into_error("list", "secrets", &scope, MANAGED_SELECTOR))?;
+        for secret in &listed.items {
+            match verdict(&secret.metadata, None, now) {
+                Verdict::Keep | Verdict::KilledByCluster => {}
+                Verdict::Unparseable => {
+                    plan.skipped_unparseable.push(identity(&secret.metadata));
+                }
+                Verdict::Expired => plan.secrets.push(identity(&secret.metadata)),
+            }
+        }
+        Ok(plan)
     }
 
     /// One sweep over pods, then Secrets. Fails only when an object list

@@ -28,12 +28,18 @@
 //! as the pod (the garbage collector deletes them with it). The worker pod
 //! carries no expiry: it is meant to stay, and [`Worker::delete`] ends it.
 
+mod claim;
 mod handle;
 mod health;
+mod listing;
 mod objects;
+mod stream;
 
+pub use claim::{CLAIM_ANNOTATION, ClaimState, WorkerClaim};
 pub use handle::Worker;
 pub use health::WorkerHealth;
+pub use listing::ListedWorker;
+pub use stream::{ExecStdout, ExecStream};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -97,6 +103,11 @@ impl WorkerLocks {
                 turn: Arc::new(Semaphore::new(1)),
             })
             .clone()
+    }
+
+    /// The exec turn shared by all handles to one worker.
+    pub(crate) fn for_worker_turn(&self, namespace: &str, name: &str) -> Arc<Semaphore> {
+        self.for_worker(namespace, name).turn
     }
 }
 

@@ -22,7 +22,7 @@ async fn cluster_dropping_fifty_runs_leaves_nothing_behind() {
         let transport = setup.transport.clone();
         let spec = setup
             .busybox(&format!("drop{index}"), "sleep 300")
-            .secret_env("TOKEN", format!("token-{index}"));
+            .secret_env("TOKEN", format!("token-{index}-hygiene-c4f1"));
         tasks.push(tokio::spawn(async move {
             let run = transport
                 .start(spec, RunOptions::default())

@@ -30,7 +30,7 @@ async fn cluster_thirty_concurrent_runs_with_secrets_are_all_answered() {
                 "load",
                 "cat /var/run/agentpod/inputs/note; echo; echo \"$TOKEN\"",
             )
-            .secret_env("TOKEN", format!("token-{i}"))
+            .secret_env("TOKEN", format!("token-{i}-hygiene-c4f1"))
             .secret_file("note", format!("note-{i}"));
         let transport = setup.transport.clone();
         async move {
@@ -43,7 +43,7 @@ async fn cluster_thirty_concurrent_runs_with_secrets_are_all_answered() {
                 .await
                 .map_err(|e| format!("run {i}: {e}"))?;
             let text = String::from_utf8_lossy(&output).into_owned();
-            if !outcome.exit.success() || text != format!("note-{i}\ntoken-{i}\n") {
+            if !outcome.exit.success() || text != format!("note-{i}\ntoken-{i}-hygiene-c4f1\n") {
                 return Err(format!("run {i}: {} with output {text:?}", outcome.exit));
             }
             Ok(outcome.timings.total)

@@ -39,7 +39,7 @@ async fn cluster_exit_codes_output_events_and_request_count() {
             "cat /var/run/agentpod/inputs/greeting; echo; echo \"$TOKEN\"",
         )
         .secret_file("greeting", "hello from a secret file")
-        .secret_env("TOKEN", "secret-env-value");
+        .secret_env("TOKEN", "secret-env-value-hygiene-c4f1");
     let three = setup.busybox("exit3", "echo to-stdout; echo to-stderr >&2; exit 3");
 
     let mut first = setup
@@ -62,7 +62,7 @@ async fn cluster_exit_codes_output_events_and_request_count() {
     assert!(zero.exit.success(), "{}", zero.exit);
     assert_eq!(
         String::from_utf8_lossy(&zero_log),
-        "hello from a secret file\nsecret-env-value\n"
+        "hello from a secret file\nsecret-env-value-hygiene-c4f1\n"
     );
     let logs = zero.logs.clone().expect("log summary");
     assert!(logs.complete, "{logs:?}");

@@ -9,7 +9,9 @@
 //!   `down` finds them; the CNI bridge does no masquerading: pods reach only
 //!   the node namespace and the host end of the veth;
 //! - the kubelet uses cgroupfs under its own cgroup root, adds no iptables
-//!   chains and reports status every second (node Ready in ~11 s).
+//!   chains and reports status every second (node Ready in ~11 s);
+//! - the API server writes an audit log (every request's URI, the bodies of
+//!   what could carry a leaked credential) that the test command scans.
 
 use agentpod_testkit::cluster::{NODE_ADDR, PAUSE_IMAGE, POD_CIDR};
 
@@ -23,6 +25,15 @@ pub const CGROUP_ROOT: &str = "agentpod";
 pub const POD_BRIDGE: &str = "agentpod-br0";
 
 pub fn write_all(layout: &Layout) -> anyhow::Result<()> {
+    write_atomic(
+        &layout.audit_policy(),
+        serde_json::to_string_pretty(&audit_policy())?,
+    )?;
+    // A fresh cluster, a fresh audit log: the scan must see this run's requests only.
+    match std::fs::remove_file(layout.audit_log()) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+        _ => {}
+    }
     write_atomic(&layout.containerd_config(), containerd_toml(layout))?;
     write_atomic(
         &layout.cni_conf_dir().join("10-agentpod.conflist"),
@@ -96,6 +107,39 @@ fn cni_conflist(layout: &Layout) -> serde_json::Value {
                 "dataDir": layout.cni_ipam_dir(),
             }
         }]
+    })
+}
+
+/// The API server's audit policy. Secrets: metadata only (their values belong there and must
+/// not be copied into a log). Pods, their exec/attach subresources, events and config maps:
+/// request and response bodies of every change — where a credential could leak into an object
+/// that is not a Secret. Everything else: metadata, which holds each request's URI (an exec
+/// URL carries the command line). The node's status and lease heartbeats (every second) are
+/// not recorded.
+fn audit_policy() -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [
+            {
+                "level": "None",
+                "resources": [
+                    {"group": "", "resources": ["nodes", "nodes/status"]},
+                    {"group": "coordination.k8s.io", "resources": ["leases"]}
+                ]
+            },
+            {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
+            {
+                "level": "RequestResponse",
+                "verbs": ["create", "update", "patch"],
+                "resources": [{
+                    "group": "",
+                    "resources": ["pods", "pods/exec", "pods/attach", "events", "configmaps"]
+                }]
+            },
+            {"level": "Metadata"}
+        ]
     })
 }
 

@@ -108,6 +108,15 @@ impl Layout {
     pub fn log_file(&self, daemon: &str) -> PathBuf {
         self.logs().join(format!("{daemon}.log"))
     }
+    /// What the API server records of each request (see `configs::audit_policy`).
+    pub fn audit_policy(&self) -> PathBuf {
+        self.state.join("audit-policy.json")
+    }
+    /// The API server's audit log: every request's URI, and the bodies of pods, events and
+    /// config maps, for the secret-hygiene scan (`crate::hygiene`).
+    pub fn audit_log(&self) -> PathBuf {
+        self.logs().join("kube-apiserver-audit.log")
+    }
     /// Host sysctl values from before the kubelet first ran; outlives `down`
     /// until they are restored.
     pub fn saved_sysctls(&self) -> PathBuf {

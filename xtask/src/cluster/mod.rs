@@ -152,11 +152,12 @@ pub fn status(layout: &Layout, leftovers: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether every daemon of the local cluster is running (what `status` lists).
-pub fn is_running(layout: &Layout) -> bool {
-    daemons::all(layout)
-        .iter()
-        .all(|daemon| daemon.running_pid(layout).is_some())
+/// Whether a cluster is running: every daemon alive and the admin kubeconfig written.
+pub fn is_up(layout: &Layout) -> bool {
+    layout.admin_kubeconfig().is_file()
+        && daemons::all(layout)
+            .iter()
+            .all(|daemon| daemon.running_pid(layout).is_some())
 }
 
 /// Prints the shell exports that point kubectl and cluster tests at the cluster.

@@ -82,6 +82,12 @@ impl ClaudeRequest {
                 non_empty(field, Some(item))?;
             }
         }
+        if let Some(model) = &self.model {
+            check_model_name("model", model)?;
+        }
+        for model in &self.fallback_models {
+            check_model_name("fallback_models", model)?;
+        }
         if let Some(ToolSet::Only(names)) = &self.tools {
             check_tool_names(names)?;
         }
@@ -191,6 +197,19 @@ fn check_tool_names(names: &[String]) -> Result<()> {
                 expected: "a tool name without commas or whitespace, such as Read or Bash",
             });
         }
+    }
+    Ok(())
+}
+
+/// A model name or alias (`opus`, `claude-sonnet-4-5`, `us.anthropic.claude…:0`) is one word:
+/// whitespace or control characters can only be a mistake (a pasted line, a stray newline).
+fn check_model_name(field: &'static str, name: &str) -> Result<()> {
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ClaudeArgsError::InvalidValue {
+            field,
+            value: name.to_owned(),
+            expected: "a model name or alias without whitespace or control characters, such as opus or claude-sonnet-4-5",
+        });
     }
     Ok(())
 }
@@ -341,6 +360,21 @@ mod tests {
                 request().tools(ToolSet::Only(vec!["Read Bash".into()])),
                 |e| matches!(e, ClaudeArgsError::InvalidValue { field: "tools", .. }),
             ),
+            (request().model("opus\n--bogus"), |e| {
+                matches!(e, ClaudeArgsError::InvalidValue { field: "model", .. })
+            }),
+            (request().model("claude opus"), |e| {
+                matches!(e, ClaudeArgsError::InvalidValue { field: "model", .. })
+            }),
+            (request().fallback_models(["sonnet\t"]), |e| {
+                matches!(
+                    e,
+                    ClaudeArgsError::InvalidValue {
+                        field: "fallback_models",
+                        ..
+                    }
+                )
+            }),
             (request().json_schema(json!("string")), |e| {
                 matches!(
                     e,

@@ -3,11 +3,18 @@
 mod drive;
 mod pod;
 
+pub(crate) use pod::{NONESSENTIAL_TRAFFIC_VAR, refuse_sessions};
+
+/// A builder holding `settings` (the pool provider's ephemeral fallback).
+pub(crate) fn builder_from_settings(settings: Settings) -> K8sEphemeralProviderBuilder {
+    K8sEphemeralProviderBuilder { settings }
+}
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use agentpod_podspec::AgentPodSpec;
+use agentpod_podspec::{AgentPodSpec, RenderedPod};
 use agentpod_transport::{ClusterConnection, RunOptions, Transport};
 use async_trait::async_trait;
 
@@ -55,6 +62,27 @@ pub(crate) struct Settings {
     pub(crate) context_window_tokens: Option<u64>,
     pub(crate) run_options: RunOptions,
     pub(crate) exit_code_grace: Duration,
+}
+
+impl Settings {
+    /// The transport's options for one run: the provider's, with the request's own timeouts.
+    fn run_options_for(&self, request: &AgentRequest) -> RunOptions {
+        let mut options = self.run_options.clone();
+        if let Some(timeout) = request.start_timeout() {
+            let start = options.start.clone().start_timeout(timeout);
+            options = options.start(start);
+        }
+        if let Some(timeout) = request.run_timeout() {
+            options = options.run_timeout(timeout);
+        }
+        options
+    }
+
+    /// The objects a run of `request` creates at `now`, as the transport will create them.
+    fn render(&self, request: &AgentRequest, now: SystemTime) -> Result<RenderedPod> {
+        let rendered = pod::plan(self, request, now)?.rendered;
+        Ok(self.run_options_for(request).preview(rendered, now)?)
+    }
 }
 
 /// Runs each agent in a pod of its own, created for the call and deleted after it.
@@ -117,6 +145,12 @@ impl K8sEphemeralProvider {
     /// The shared transport (its request counter, its pending cleanups).
     pub fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// The Pod and Secrets a run of `request` would create at `now`; see
+    /// [`K8sEphemeralProviderBuilder::render`].
+    pub fn render(&self, request: &AgentRequest, now: SystemTime) -> Result<RenderedPod> {
+        self.settings.render(request, now)
     }
 }
 
@@ -213,6 +247,28 @@ impl K8sEphemeralProviderBuilder {
         self
     }
 
+    /// The Pod and Secrets a run of `request` would create at `now`, without a cluster: the
+    /// same rendering [`start`](AgentProvider::start) sends, stamped as the transport stamps
+    /// it ([`RunOptions::preview`]: expiry annotation, `activeDeadlineSeconds`, a placeholder
+    /// run token), with a fresh generated name each call. Secret values are in the returned
+    /// objects; redact them before showing them. Only the owner references are missing: the
+    /// pod and any further Secrets are owned by the first Secret, whose UID exists only once
+    /// it is created.
+    ///
+    /// ```
+    /// use agentpod_provider::{Agent, Credential, K8sEphemeralProvider};
+    ///
+    /// let builder = K8sEphemeralProvider::builder("registry.example/claude-runner:2.1.328")
+    ///     .api_key(Credential::Value("sk-example".into()));
+    /// let request = Agent::new("Say hello").request()?;
+    /// let rendered = builder.render(&request, std::time::SystemTime::now())?;
+    /// assert_eq!(rendered.secrets.len(), 1); // the prompt and the key travel in a Secret
+    /// # Ok::<(), agentpod_provider::AgentError>(())
+    /// ```
+    pub fn render(&self, request: &AgentRequest, now: SystemTime) -> Result<RenderedPod> {
+        self.settings.render(request, now)
+    }
+
     /// How long a run that produced its result may wait for the cluster to report the
     /// container's exit, so that [`AgentOutput::exit_code`](crate::AgentOutput::exit_code) is
     /// set. Waiting costs no API request (the run's watch is open), but wall time: the kubelet
@@ -221,6 +277,11 @@ impl K8sEphemeralProviderBuilder {
     pub fn exit_code_grace(mut self, grace: Duration) -> Self {
         self.settings.exit_code_grace = grace;
         self
+    }
+
+    /// The options collected so far (the pool provider builds its pods and runs from them).
+    pub(crate) fn into_settings(self) -> Settings {
+        self.settings
     }
 
     /// Builds the provider on an existing transport (shared with other users of it).
@@ -243,14 +304,7 @@ impl AgentProvider for K8sEphemeralProvider {
     async fn start(&self, request: &AgentRequest) -> Result<AgentRun> {
         let started = Instant::now();
         let plan = pod::plan(&self.settings, request, SystemTime::now())?;
-        let mut options = self.settings.run_options.clone();
-        if let Some(timeout) = request.start_timeout() {
-            let start = options.start.clone().start_timeout(timeout);
-            options = options.start(start);
-        }
-        if let Some(timeout) = request.run_timeout() {
-            options = options.run_timeout(timeout);
-        }
+        let options = self.settings.run_options_for(request);
         let handle = self.transport.start(plan.rendered, options).await?;
         Ok(drive::spawn(
             handle,

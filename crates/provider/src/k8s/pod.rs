@@ -43,9 +43,9 @@ pub(crate) struct PodPlan {
     pub(crate) command: ClaudeCommand,
 }
 
-/// Refuses what a pod that dies with its run cannot do.
-fn refuse_sessions(request: &AgentRequest) -> Result<()> {
-    const REASON: &str = "the session transcript is deleted with the pod, so there is nothing to resume; \
+/// Refuses what a pod that dies with its run (or a warm pod emptied after each run) cannot do.
+pub(crate) fn refuse_sessions(request: &AgentRequest, provider: &'static str) -> Result<()> {
+    const REASON: &str = "the session transcript is deleted with the run's pod or home, so there is nothing to resume; \
                           run the follow-up as a new request with the context in the prompt";
     let claude = request.claude();
     let option = if claude.resume.is_some() {
@@ -58,7 +58,7 @@ fn refuse_sessions(request: &AgentRequest) -> Result<()> {
         return Ok(());
     };
     Err(AgentError::Unsupported {
-        provider: "K8sEphemeralProvider",
+        provider,
         option,
         reason: REASON,
     })
@@ -70,7 +70,7 @@ pub(crate) fn plan(
     request: &AgentRequest,
     now: SystemTime,
 ) -> Result<PodPlan> {
-    refuse_sessions(request)?;
+    refuse_sessions(request, "K8sEphemeralProvider")?;
     let name = PodName::generated(settings.name_prefix.clone())
         .resolve(now)
         .map_err(AgentError::from)?;

@@ -202,3 +202,69 @@ fn oauth_credentials_from_a_secret_are_mounted_and_copied_not_inlined() {
         "{pod}"
     );
 }
+
+#[test]
+fn render_is_the_plan_stamped_as_the_transport_creates_it() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let builder = K8sEphemeralProvider::builder(AgentPodSpec::new("runner:1").namespace("agents"))
+        .api_key(Credential::Value(KEY.into()));
+    let request = match Agent::new(PROMPT)
+        .run_timeout(Duration::from_secs(60))
+        .request()
+    {
+        Ok(request) => request,
+        Err(error) => panic!("request refused: {error}"),
+    };
+    let rendered = match builder.render(&request, now) {
+        Ok(rendered) => rendered,
+        Err(error) => panic!("render failed: {error}"),
+    };
+    // The request's own run timeout shapes the deadline, as in `start`.
+    let options = agentpod_transport::RunOptions::default().run_timeout(Duration::from_secs(60));
+    let spec = rendered.pod.spec.as_ref();
+    assert_eq!(
+        spec.and_then(|s| s.active_deadline_seconds),
+        Some(options.active_deadline_seconds())
+    );
+    for meta in
+        std::iter::once(&rendered.pod.metadata).chain(rendered.secrets.iter().map(|s| &s.metadata))
+    {
+        let annotations = meta.annotations.clone().unwrap_or_default();
+        assert!(
+            annotations.contains_key(agentpod_podspec::labels::EXPIRES_AT_ANNOTATION),
+            "{annotations:?}"
+        );
+        assert_eq!(
+            annotations
+                .get(agentpod_transport::RUN_TOKEN_ANNOTATION)
+                .map(String::as_str),
+            Some(agentpod_transport::PREVIEW_RUN_TOKEN)
+        );
+    }
+    // Otherwise it is the plan `start` creates: same container, same Secret keys.
+    let plan = match plan(&builder.settings, &request, now) {
+        Ok(plan) => plan,
+        Err(error) => panic!("plan failed: {error}"),
+    };
+    // (Each render draws a fresh name.)
+    let containers = |pod: &k8s_openapi::api::core::v1::Pod, name: &str| {
+        to_yaml(&pod.spec.as_ref().map(|spec| spec.containers.clone())).replace(name, "<name>")
+    };
+    assert_eq!(
+        containers(&rendered.pod, rendered.name()),
+        containers(&plan.rendered.pod, plan.rendered.name())
+    );
+    let keys = |secrets: &[k8s_openapi::api::core::v1::Secret]| {
+        secrets
+            .iter()
+            .map(|s| {
+                s.data
+                    .clone()
+                    .unwrap_or_default()
+                    .into_keys()
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&rendered.secrets), keys(&plan.rendered.secrets));
+}

@@ -22,6 +22,7 @@
 mod diagnostics;
 mod error;
 mod namespace;
+pub mod outage;
 mod topology;
 
 pub use diagnostics::pod_report;

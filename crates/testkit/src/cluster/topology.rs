@@ -78,3 +78,9 @@ pub const CLAUDE_RUNNER_HOME: &str = "/home/agent";
 pub fn model_endpoint_bind_addr() -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(HOST_ADDR, 0))
 }
+
+/// Part of every credential value the cluster tests, examples and the demo use. After the
+/// cluster phase, `cargo xtask test` searches the API server's audit log (pod specs, events,
+/// config maps, exec and attach URLs) and every daemon's log for it: a hit is a credential that
+/// left its Secret.
+pub const CREDENTIAL_MARKER: &str = "hygiene-c4f1";

@@ -29,6 +29,9 @@ pub enum Reply {
     Content(Vec<Block>),
     /// An HTTP error response with the Anthropic error body.
     Error(HttpError),
+    /// A `200 OK` whose body is exactly this text, as `text/event-stream`: garbage where the
+    /// CLI expects server-sent events (a broken proxy, a wrong endpoint).
+    Garbage(String),
 }
 
 impl Default for Reply {

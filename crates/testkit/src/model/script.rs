@@ -172,6 +172,10 @@ pub struct Rule {
     /// Breaks a streamed answer with an SSE `error` event (like an overload mid-stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_error: Option<StreamError>,
+    /// Cuts a streamed answer after this many events: the connection is aborted with no
+    /// `error` event and no end of the chunked body (a proxy or network dropping it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_after_events: Option<usize>,
 }
 
 impl Rule {
@@ -314,6 +318,31 @@ impl Rule {
     pub fn stream_error_after(mut self, events: usize) -> Self {
         self.stream_error = Some(StreamError::after(events));
         self
+    }
+
+    /// When streaming, aborts the connection after `events` events, mid-message.
+    ///
+    /// ```
+    /// use agentpod_testkit::model::{Matcher, Rule};
+    /// let rule = Rule::new(Matcher::any()).text("never finished").cut_after(2);
+    /// assert_eq!(rule.cut_after_events, Some(2));
+    /// ```
+    #[must_use]
+    pub fn cut_after(mut self, events: usize) -> Self {
+        self.cut_after_events = Some(events);
+        self
+    }
+
+    /// Answers `200 OK` with `body` where server-sent events belong.
+    ///
+    /// ```
+    /// use agentpod_testkit::model::{Matcher, Reply, Rule};
+    /// let rule = Rule::new(Matcher::any()).garbage("not an event stream");
+    /// assert!(matches!(rule.reply, Reply::Garbage(_)));
+    /// ```
+    #[must_use]
+    pub fn garbage(self, body: impl Into<String>) -> Self {
+        self.reply(Reply::Garbage(body.into()))
     }
 
     pub(crate) fn effective_chunk_bytes(&self) -> usize {

@@ -5,7 +5,6 @@
 //! and answered with an Anthropic-shaped error rather than silently dropped.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -192,12 +191,17 @@ enum ReplyPlan {
         delay: Duration,
         error: HttpError,
     },
+    Garbage {
+        delay: Duration,
+        body: String,
+    },
     Message {
         delay: Duration,
         chunk_delay: Duration,
         chunk_bytes: usize,
         streaming: bool,
         stream_error: Option<StreamError>,
+        cut_after_events: Option<usize>,
         message: AssistantMessage,
     },
 }
@@ -216,6 +220,12 @@ fn plan_reply(
                 error: error.clone(),
             };
         }
+        Reply::Garbage(body) => {
+            return ReplyPlan::Garbage {
+                delay,
+                body: body.clone(),
+            };
+        }
         Reply::Text(text) => vec![Block::Text(text.clone())],
         Reply::ToolUse(call) => vec![Block::ToolUse(call.clone())],
         Reply::Content(blocks) => blocks.clone(),
@@ -231,6 +241,7 @@ fn plan_reply(
         chunk_bytes: rule.effective_chunk_bytes(),
         streaming: view.is_streaming(),
         stream_error: rule.stream_error.clone(),
+        cut_after_events: rule.cut_after_events,
         message,
     }
 }
@@ -238,13 +249,23 @@ fn plan_reply(
 impl ReplyPlan {
     async fn into_response_after_delay(self) -> Response {
         let delay = match &self {
-            Self::Error { delay, .. } | Self::Message { delay, .. } => *delay,
+            Self::Error { delay, .. }
+            | Self::Garbage { delay, .. }
+            | Self::Message { delay, .. } => *delay,
         };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         match self {
             Self::Error { error, .. } => error_response(&error),
+            Self::Garbage { body, .. } => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/event-stream"),
+                )],
+                body,
+            )
+                .into_response(),
             Self::Message {
                 streaming: false,
                 message,
@@ -254,6 +275,7 @@ impl ReplyPlan {
                 chunk_delay,
                 chunk_bytes,
                 stream_error,
+                cut_after_events,
                 message,
                 ..
             } => {
@@ -262,12 +284,20 @@ impl ReplyPlan {
                     events.truncate(cut.after_events);
                     events.push(("error", cut.event_data()));
                 }
-                let stream = futures::stream::iter(events).then(move |(name, data)| async move {
-                    if !chunk_delay.is_zero() {
-                        tokio::time::sleep(chunk_delay).await;
-                    }
-                    Ok::<_, Infallible>(Event::default().event(name).data(data.to_string()))
-                });
+                let cut_at = cut_after_events.unwrap_or(usize::MAX);
+                let stream = futures::stream::iter(events.into_iter().enumerate()).then(
+                    move |(index, (name, data))| async move {
+                        if !chunk_delay.is_zero() {
+                            tokio::time::sleep(chunk_delay).await;
+                        }
+                        if index >= cut_at {
+                            // An error ends the body without its last chunk: hyper aborts
+                            // the connection, as a dropped network would.
+                            return Err(std::io::Error::other("scripted connection cut"));
+                        }
+                        Ok(Event::default().event(name).data(data.to_string()))
+                    },
+                );
                 Sse::new(stream).into_response()
             }
         }

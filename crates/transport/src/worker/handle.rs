@@ -94,26 +94,7 @@ impl Worker {
         request: &ExecRequest,
         options: &ExecOptions,
     ) -> Result<ExecOutput, TransportError> {
-        let _turn = if options.concurrent {
-            None
-        } else {
-            let waited = tokio::time::timeout(
-                options.queue_timeout,
-                Arc::clone(&self.turn).acquire_owned(),
-            )
-            .await;
-            match waited {
-                Ok(Ok(permit)) => Some(permit),
-                // The semaphore is never closed; treat it like a busy worker.
-                Ok(Err(_)) | Err(_) => {
-                    return Err(TransportError::WorkerBusy {
-                        namespace: self.namespace.clone(),
-                        pod: self.name.clone(),
-                        waited: options.queue_timeout,
-                    });
-                }
-            }
-        };
+        let _turn = self.turn(options).await?;
         exec_in_pod(
             self.transport.client(),
             &self.namespace,
@@ -121,8 +102,33 @@ impl Worker {
             &self.container,
             request,
             options,
+            None,
         )
         .await
+    }
+
+    /// Waits for this worker's exec turn unless `options.concurrent`.
+    pub(super) async fn turn(
+        &self,
+        options: &ExecOptions,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, TransportError> {
+        if options.concurrent {
+            return Ok(None);
+        }
+        let waited = tokio::time::timeout(
+            options.queue_timeout,
+            Arc::clone(&self.turn).acquire_owned(),
+        )
+        .await;
+        match waited {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            // The semaphore is never closed; treat it like a busy worker.
+            Ok(Err(_)) | Err(_) => Err(TransportError::WorkerBusy {
+                namespace: self.namespace.clone(),
+                pod: self.name.clone(),
+                waited: options.queue_timeout,
+            }),
+        }
     }
 
     /// Reads the pod and says how it is doing: [`WorkerHealth::Gone`] when no
