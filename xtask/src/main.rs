@@ -7,6 +7,7 @@
 // A developer tool talks to its user on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
+mod bench;
 mod cluster;
 mod demo;
 mod hygiene;
@@ -36,6 +37,9 @@ enum Task {
     /// Run the whole test pipeline: fmt, clippy, unit + doc + snapshot tests,
     /// then the cluster suite against a fresh local cluster (torn down after).
     Test,
+    /// Benchmarks against ironflow-core 2.10.1 (B1–B6 of issue 13): builds `bench/`, runs
+    /// them on the local cluster (under the cluster lock) and prints a table of ratios.
+    Bench(bench::BenchArgs),
     /// The long runs: every fuzz property at scale, in release mode; `--cluster` adds the
     /// slow cluster faults (on a running local cluster).
     Soak {
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Demo { keep_cluster } => demo::run(&layout, &demo::DemoOptions { keep_cluster }),
         Task::Test => test::run(&layout),
+        Task::Bench(args) => bench::run(&layout, &args),
         Task::Soak { cases, cluster } => soak::run(&layout, cases, cluster),
         Task::Cluster { action } => match action {
             ClusterAction::Up => cluster::lock::acquire().and_then(|_lock| cluster::up(&layout)),
