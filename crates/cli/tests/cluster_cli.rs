@@ -272,14 +272,20 @@ async fn cluster_cli_failing_runs_have_their_exit_codes() {
 
 /// `agentpod reap` in this world's namespace.
 async fn reap(world: &World, args: &[&str]) -> Outcome {
+    let mut all = vec!["reap"];
+    all.extend_from_slice(args);
+    agentpod_on_cluster(world, &all).await
+}
+
+/// `agentpod ARGS… --kubeconfig … -n NAMESPACE` with this world's cluster and namespace.
+async fn agentpod_on_cluster(world: &World, args: &[&str]) -> Outcome {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
     clean_env(&mut command, world.home.path());
     command
-        .arg("reap")
+        .args(args)
         .arg("--kubeconfig")
         .arg(world.cluster.kubeconfig())
-        .args(["-n", world.ns.name()])
-        .args(args);
+        .args(["-n", world.ns.name()]);
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("joined")
@@ -432,23 +438,9 @@ async fn cluster_cli_ctrl_c_deletes_the_pod_and_exits_130() {
 
 /// `agentpod pool …` against this world's cluster and namespace.
 async fn pool_command(world: &World, args: &[&str]) -> Outcome {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
-    clean_env(&mut command, world.home.path());
-    command
-        .arg("pool")
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(world.cluster.kubeconfig())
-        .args(["-n", world.ns.name()]);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("joined")
-        .expect("the binary runs");
-    Outcome {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let mut all = vec!["pool"];
+    all.extend_from_slice(args);
+    agentpod_on_cluster(world, &all).await
 }
 
 #[tokio::test]

@@ -203,8 +203,12 @@ fn check_tool_names(names: &[String]) -> Result<()> {
 
 /// A model name or alias (`opus`, `claude-sonnet-4-5`, `us.anthropic.claude…:0`) is one word:
 /// whitespace or control characters can only be a mistake (a pasted line, a stray newline).
+/// NUL is left to the NUL check every text field gets (`ClaudeArgsError::NulByte`).
 fn check_model_name(field: &'static str, name: &str) -> Result<()> {
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c != '\0' && (c.is_whitespace() || c.is_control()))
+    {
         return Err(ClaudeArgsError::InvalidValue {
             field,
             value: name.to_owned(),
