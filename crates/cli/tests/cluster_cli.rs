@@ -89,31 +89,34 @@ impl World {
         }
     }
 
-    /// The command deletes the pod and its Secrets before it exits.
+    /// The command has deleted what it created before it exits: the run's Secret, and with it
+    /// (by the cluster's garbage collector, within about a second) its pod. Waits up to 15 s.
     async fn assert_nothing_left(&self) {
-        let pods = self
-            .ns
-            .api::<Pod>()
-            .list(&ListParams::default())
-            .await
-            .expect("list pods");
-        let secrets = self
-            .ns
-            .api::<Secret>()
-            .list(&ListParams::default().labels("app.kubernetes.io/managed-by=agentpod"))
-            .await
-            .expect("list secrets");
         let names = |items: Vec<Option<String>>| items.into_iter().flatten().collect::<Vec<_>>();
-        assert!(
-            pods.items.is_empty(),
-            "pods left: {:?}",
-            names(pods.items.into_iter().map(|p| p.metadata.name).collect())
-        );
-        assert!(
-            secrets.items.is_empty(),
-            "secrets left: {:?}",
-            names(secrets.items.into_iter().map(|s| s.metadata.name).collect())
-        );
+        let mut left = (Vec::new(), Vec::new());
+        for _ in 0..60 {
+            let pods = self
+                .ns
+                .api::<Pod>()
+                .list(&ListParams::default())
+                .await
+                .expect("list pods");
+            let secrets = self
+                .ns
+                .api::<Secret>()
+                .list(&ListParams::default().labels("app.kubernetes.io/managed-by=agentpod"))
+                .await
+                .expect("list secrets");
+            left = (
+                names(pods.items.into_iter().map(|p| p.metadata.name).collect()),
+                names(secrets.items.into_iter().map(|s| s.metadata.name).collect()),
+            );
+            if left.0.is_empty() && left.1.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("left after 15 s: pods {:?}, secrets {:?}", left.0, left.1);
     }
 }
 
