@@ -163,7 +163,7 @@ fn run_cluster_examples(kubeconfig: &str) -> anyhow::Result<()> {
         );
         run_step(&format!("cargo run --example {example}"), command)?;
     }
-    // The agent example needs a model: the scripted endpoint (it answers "OK"), bound where
+    // The agent examples need a model: the scripted endpoint (it answers "OK"), bound where
     // pods reach it, for as long as the runtime that serves it lives.
     let runtime = tokio::runtime::Runtime::new().context("could not start a tokio runtime")?;
     let endpoint = runtime
@@ -172,25 +172,31 @@ fn run_cluster_examples(kubeconfig: &str) -> anyhow::Result<()> {
             cluster_topology::model_endpoint_bind_addr(),
         ))
         .context("could not start the model endpoint for the agent example")?;
-    let mut command = example_command("agent_run", kubeconfig);
-    command
-        .env(
-            "AGENTPOD_EXAMPLE_IMAGE",
-            cluster_topology::CLAUDE_RUNNER_IMAGE,
-        )
-        .env(
-            "AGENTPOD_EXAMPLE_CLAUDE",
-            cluster_topology::CLAUDE_RUNNER_BINARY,
-        )
-        .env(
-            "ANTHROPIC_API_KEY",
-            format!(
-                "offline-endpoint-key-{}",
-                cluster_topology::CREDENTIAL_MARKER
-            ),
-        )
-        .env("ANTHROPIC_BASE_URL", endpoint.base_url());
-    let result = run_step("cargo run --example agent_run", command);
+    let mut result = Ok(());
+    for example in ["agent_run", "pool_run"] {
+        let mut command = example_command(example, kubeconfig);
+        command
+            .env(
+                "AGENTPOD_EXAMPLE_IMAGE",
+                cluster_topology::CLAUDE_RUNNER_IMAGE,
+            )
+            .env(
+                "AGENTPOD_EXAMPLE_CLAUDE",
+                cluster_topology::CLAUDE_RUNNER_BINARY,
+            )
+            .env(
+                "ANTHROPIC_API_KEY",
+                format!(
+                    "offline-endpoint-key-{}",
+                    cluster_topology::CREDENTIAL_MARKER
+                ),
+            )
+            .env("ANTHROPIC_BASE_URL", endpoint.base_url());
+        result = run_step(&format!("cargo run --example {example}"), command);
+        if result.is_err() {
+            break;
+        }
+    }
     drop(endpoint);
     result
 }
