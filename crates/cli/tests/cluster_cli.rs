@@ -54,6 +54,21 @@ struct Outcome {
     stderr: String,
 }
 
+impl Outcome {
+    /// Runs `command` to its end off the async threads.
+    async fn of(mut command: std::process::Command) -> Outcome {
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("joined")
+            .expect("the binary runs");
+        Outcome {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 impl World {
     /// `agentpod run` with this world's cluster, namespace, image and endpoint, then `args`.
     async fn run(&self, args: &[&str]) -> Outcome {
@@ -61,6 +76,11 @@ impl World {
     }
 
     async fn run_with_image(&self, image: &str, args: &[&str]) -> Outcome {
+        Outcome::of(self.run_command(image, args)).await
+    }
+
+    /// The `agentpod run` command line of [`run_with_image`](Self::run_with_image).
+    fn run_command(&self, image: &str, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
         clean_env(&mut command, self.home.path());
         command
@@ -78,15 +98,7 @@ impl World {
                 "90s",
             ])
             .args(args);
-        let output = tokio::task::spawn_blocking(move || command.output())
-            .await
-            .expect("joined")
-            .expect("the binary runs");
-        Outcome {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        command
     }
 
     /// The command has deleted what it created before it exits: the run's Secret, and with it
@@ -289,15 +301,7 @@ async fn agentpod_on_cluster(world: &World, args: &[&str]) -> Outcome {
         .arg("--kubeconfig")
         .arg(world.cluster.kubeconfig())
         .args(["-n", world.ns.name()]);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("joined")
-        .expect("the binary runs");
-    Outcome {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Outcome::of(command).await
 }
 
 /// A pod and its inputs Secret with our labels, rendered at `rendered_at` with a one-hour expiry.
@@ -419,17 +423,7 @@ async fn cluster_cli_ctrl_c_deletes_the_pod_and_exits_130() {
     else {
         return;
     };
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentpod"));
-    clean_env(&mut command, world.home.path());
-    command
-        .env("ANTHROPIC_API_KEY", KEY)
-        .arg("run")
-        .arg("--kubeconfig")
-        .arg(world.cluster.kubeconfig())
-        .args(["-n", world.ns.name(), "--image", CLAUDE_RUNNER_IMAGE])
-        .args(["--claude-path", CLAUDE_RUNNER_BINARY])
-        .args(["--base-url", &world.endpoint.base_url()])
-        .arg("hello");
+    let command = world.run_command(CLAUDE_RUNNER_IMAGE, &["hello"]);
     let (code, stderr) =
         tokio::task::spawn_blocking(move || common::interrupt_when(command, "running", || {}))
             .await
