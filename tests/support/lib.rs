@@ -113,8 +113,25 @@ impl World {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        let pods: Api<Pod> = self.ns.api();
+        let params = ListParams::default().labels(MANAGED_SELECTOR);
+        let described: Vec<String> = pods
+            .list(&params)
+            .await
+            .map(|list| list.items)
+            .unwrap_or_default()
+            .iter()
+            .map(|pod| {
+                format!(
+                    "{} (phase {:?}, deleting since {:?})",
+                    pod.metadata.name.as_deref().unwrap_or_default(),
+                    pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+                    pod.metadata.deletion_timestamp.as_ref().map(|t| &t.0),
+                )
+            })
+            .collect();
         panic!(
-            "left behind after 30 s: {} pods, {} secrets",
+            "left behind after 30 s: {} pods, {} secrets; pods: {described:?}",
             left.0, left.1
         );
     }

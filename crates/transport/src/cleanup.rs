@@ -25,6 +25,11 @@
 //! delete, while a pod the collector deletes before the kubelet reported its
 //! end took 4.5–8.7 s). In every other case the pod is deleted directly, as
 //! above, and then the first Secret.
+//!
+//! A run that met a failing API server (a failed request, a broken watch)
+//! deletes each object directly: after an API server restart the controller
+//! manager's informers back off (up to 30 s per attempt in client-go), and
+//! the garbage collector was measured to leave an owned pod for over 30 s.
 
 use std::time::Duration;
 
@@ -345,6 +350,15 @@ impl CleanupGuard {
     /// How a drop-triggered cleanup deletes the pod from now on.
     pub(crate) fn set_mode(&mut self, mode: DeleteMode) {
         self.mode = mode;
+    }
+
+    /// Deletes every object directly, not relying on the garbage collector
+    /// to follow the first Secret's ownership (it lags after an API server
+    /// restart).
+    pub(crate) fn delete_each(&mut self) {
+        if let Some(target) = self.target.as_mut() {
+            target.anchored = false;
+        }
     }
 
     /// Disarms the guard: the objects now belong to someone else (a worker pod).

@@ -7,7 +7,10 @@
 //! The shared client carries a [`CountingLayer`] for the process-wide total.
 //! Because runs share that client concurrently, a per-run figure needs its
 //! own view: [`scoped_client`] wraps the shared client (same connection pool,
-//! same auth, same TLS) in one more counting layer for one run.
+//! same auth, same TLS) in one more counting layer for one run. That view
+//! also counts the requests that failed (no answer, 5xx, 429): a run that met
+//! a failing API server cleans up without relying on the garbage collector,
+//! which lags behind an API server restart (see `cleanup.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,16 +22,32 @@ use kube::client::Body;
 
 /// A shared, cheap-to-clone request counter.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RequestCounter(Arc<AtomicU64>);
+pub(crate) struct RequestCounter(Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    sent: AtomicU64,
+    failed: AtomicU64,
+}
 
 impl RequestCounter {
     /// Requests sent so far.
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.sent.load(Ordering::Relaxed)
+    }
+
+    /// Requests that failed so far: no answer, a 5xx or a 429. Only a
+    /// [`scoped_client`] counts these.
+    pub(crate) fn failed(&self) -> u64 {
+        self.0.failed.load(Ordering::Relaxed)
     }
 
     fn increment(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn note_failure(&self) {
+        self.0.failed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -82,9 +101,12 @@ where
 }
 
 /// Adapts a [`kube::Client`] into a tower service, so another client can be
-/// layered on top of it while reusing its connections.
+/// layered on top of it while reusing its connections; notes failed requests.
 #[derive(Clone)]
-struct SharedClient(kube::Client);
+struct SharedClient {
+    client: kube::Client,
+    counter: RequestCounter,
+}
 
 impl tower::Service<Request<Body>> for SharedClient {
     type Response = Response<Body>;
@@ -96,13 +118,30 @@ impl tower::Service<Request<Body>> for SharedClient {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let client = self.0.clone();
-        Box::pin(async move { client.send(request).await })
+        let (client, counter) = (self.client.clone(), self.counter.clone());
+        Box::pin(async move {
+            let response = client.send(request).await;
+            let failed = match &response {
+                Ok(response) => {
+                    let status = response.status();
+                    status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS
+                }
+                Err(_) => true,
+            };
+            if failed {
+                counter.note_failure();
+            }
+            response
+        })
     }
 }
 
 /// A client that sends through `shared` and counts its own requests in `counter`.
 pub(crate) fn scoped_client(shared: &kube::Client, counter: RequestCounter) -> kube::Client {
-    let service = tower::Layer::layer(&CountingLayer::new(counter), SharedClient(shared.clone()));
+    let inner = SharedClient {
+        client: shared.clone(),
+        counter: counter.clone(),
+    };
+    let service = tower::Layer::layer(&CountingLayer::new(counter), inner);
     kube::Client::new(service, shared.default_namespace().to_owned())
 }

@@ -98,6 +98,7 @@ impl Transport {
             started,
             ever_running: false,
             released,
+            watch_interrupted: false,
         };
         let task = tokio::spawn(driver.drive(pod, guard));
         Ok(RunHandle {
@@ -234,6 +235,8 @@ struct Driver {
     /// Becomes `true` when the caller handed the run over
     /// ([`RunHandle::finish_in_background`]).
     released: watch::Receiver<bool>,
+    /// The pod's watch broke, failed to open or lost its place.
+    watch_interrupted: bool,
 }
 
 /// Where the watch loop ended.
@@ -257,7 +260,16 @@ impl Driver {
             pod: self.pod_name.clone(),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
         });
-        match self.watch_until_finished(pod).await {
+        let finished = self.watch_until_finished(pod).await;
+        if self.watch_interrupted || self.requests.failed() > 0 {
+            // The API server failed during the run; after a restart the
+            // controller manager's informers back off, and the garbage
+            // collector may take a minute to delete what the first Secret
+            // owns. Delete every object directly instead.
+            tracing::debug!(pod = %self.pod_name, "the API server failed during the run; deleting each object");
+            guard.delete_each();
+        }
+        match finished {
             Ok(finished) => {
                 guard.set_mode(finished.mode);
                 let _ = finished.terminated.send(true);
@@ -294,6 +306,16 @@ impl Driver {
     async fn watch_until_finished(&mut self, pod: Pod) -> Result<Finished, TransportError> {
         let version = pod.metadata.resource_version.clone().unwrap_or_default();
         let mut watch = PodWatch::new(self.api.clone(), &self.namespace, &self.pod_name, &version);
+        let finished = self.follow_pod(pod, &mut watch).await;
+        self.watch_interrupted = watch.interrupted();
+        finished
+    }
+
+    async fn follow_pod(
+        &mut self,
+        pod: Pod,
+        watch: &mut PodWatch,
+    ) -> Result<Finished, TransportError> {
         let (terminated, terminated_rx) = watch::channel(false);
         let api = self.api.clone();
         let (namespace, pod_name, container) = (
@@ -306,7 +328,7 @@ impl Driver {
         let mut released = self.released.clone();
         let start_wait = StartWait {
             api: &api,
-            watch: &mut watch,
+            watch,
             namespace: &namespace,
             pod: &pod_name,
             container: &container,

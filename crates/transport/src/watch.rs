@@ -56,6 +56,7 @@ pub(crate) struct PodWatch {
     stream: Option<BoxStream<'static, Result<WatchEvent<Pod>, kube::Error>>>,
     opened_at: Option<Instant>,
     failures: u32,
+    backoffs: u32,
     resyncs: u32,
     resyncs_in_a_row: u32,
 }
@@ -71,6 +72,7 @@ impl PodWatch {
             stream: None,
             opened_at: None,
             failures: 0,
+            backoffs: 0,
             resyncs: 0,
             resyncs_in_a_row: 0,
         }
@@ -79,6 +81,12 @@ impl PodWatch {
     /// How often the watch had to fall back to a fresh read (410 Gone).
     pub(crate) fn resyncs(&self) -> u32 {
         self.resyncs
+    }
+
+    /// Whether the watch ever broke, failed to open or lost its place: the
+    /// API server (or the way to it) had trouble during the run.
+    pub(crate) fn interrupted(&self) -> bool {
+        self.backoffs > 0 || self.resyncs > 0
     }
 
     /// The next change of the pod. Only non-transient API failures (e.g. 403)
@@ -210,6 +218,7 @@ impl PodWatch {
             .saturating_mul(1 << self.failures.min(5))
             .min(MAX_BACKOFF);
         self.failures += 1;
+        self.backoffs += 1;
         tokio::time::sleep(delay).await;
     }
 }

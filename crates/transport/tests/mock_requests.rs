@@ -366,3 +366,104 @@ async fn a_run_handed_over_while_its_log_is_drained_stops_reading_at_once() {
         ]
     );
 }
+
+/// The objects deleted at the end of a run, as `METHOD path` lines.
+fn deletes(fake: &Fake) -> Vec<String> {
+    requests(fake)
+        .into_iter()
+        .filter(|r| r.starts_with("DELETE"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_whose_watch_broke_deletes_its_pod_and_secrets_itself() {
+    // After an API server restart the controller manager's informers back off
+    // (measured on the local cluster: the garbage collector removed an owned
+    // pod only after more than 30 s), so a run that saw the API server fail
+    // does not leave its pod to the collector.
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            (Method::POST, _) => accept(&fake, &seen),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => match count(&fake, "watch") {
+                // Running, then the connection breaks (the API server died) …
+                1 => chunked_reply(
+                    vec![Bytes::from(format!(
+                        "{}\n",
+                        event("MODIFIED", pod_in(&fake, "11", "Running", None))
+                    ))],
+                    Then::Break,
+                ),
+                // … is not back yet …
+                2 => status_reply(503, "ServiceUnavailable"),
+                // … and then reports the end.
+                _ => stream_reply(
+                    vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
+                    true,
+                ),
+            },
+            (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let mut rendered = with_secret();
+    let mut part = rendered.secrets[0].clone();
+    part.metadata.name = Some("p-prompt-1".into());
+    rendered.secrets.push(part);
+    let outcome = transport
+        .start(rendered, options())
+        .await
+        .expect("start")
+        .wait()
+        .await
+        .expect("run");
+    assert!(outcome.exit.success(), "{}", outcome.exit);
+    assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
+    assert_eq!(
+        deletes(&fake),
+        [
+            "DELETE /api/v1/namespaces/ns/pods/p",
+            "DELETE /api/v1/namespaces/ns/secrets/p-inputs",
+            "DELETE /api/v1/namespaces/ns/secrets/p-prompt-1",
+        ],
+        "every object deleted directly"
+    );
+}
+
+#[tokio::test]
+async fn a_run_whose_create_was_retried_deletes_its_pod_itself() {
+    let fake = Arc::new(Fake::default());
+    let transport = transport(fake.clone(), |fake, seen| {
+        let reply = match (seen.method.clone(), seen.path.as_str()) {
+            // The API server answers the first pod create with 503.
+            (Method::POST, "/api/v1/namespaces/ns/pods") if count(&fake, "pod post") == 1 => {
+                status_reply(503, "ServiceUnavailable")
+            }
+            (Method::POST, _) => accept(&fake, &seen),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
+                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
+                true,
+            ),
+            (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
+            _ => status_reply(404, "NotFound"),
+        };
+        Box::pin(async move { reply })
+    });
+    let outcome = transport
+        .start(with_secret(), options())
+        .await
+        .expect("start")
+        .wait()
+        .await
+        .expect("run");
+    assert!(outcome.exit.success(), "{}", outcome.exit);
+    assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
+    assert_eq!(
+        deletes(&fake),
+        [
+            "DELETE /api/v1/namespaces/ns/pods/p",
+            "DELETE /api/v1/namespaces/ns/secrets/p-inputs",
+        ]
+    );
+}

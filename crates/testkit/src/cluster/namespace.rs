@@ -23,7 +23,11 @@ use super::{Cluster, ClusterError, client_from_kubeconfig, pod_report};
 pub const TEST_NAMESPACE_LABEL: &str = "agentpod.dev/test-namespace";
 
 /// How long a new namespace may take to get its default service account token.
-const SERVICE_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Normally about a second; but right after a fault test restarted the API
+/// server, the controller manager's informers back off (client-go doubles up
+/// to 30 s, with jitter) and the token controller took over 30 s (seen after
+/// four restarts in two minutes).
+const SERVICE_ACCOUNT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A namespace that exists for one test and is deleted when dropped.
 pub struct TestNamespace {
