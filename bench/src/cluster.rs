@@ -454,11 +454,64 @@ fn mem_available_mib() -> u64 {
         .map_or(u64::MAX, |kib| kib / 1024)
 }
 
-/// B3 hook (not measured yet): a trivial call through the warm-pool provider against our
-/// ephemeral call, both timed as in [`b1`]. The pool provider is being built on another branch
-/// ("pool"); when it lands, build it in `sides.rs` next to [`sides::ours`], time
-/// `Agent::run(&pool)` interleaved with `sides::call_ours` here, and fill the B3 row of
-/// `report.rs` (target ≤ 0.1×). Until then this returns `None` and the row says so.
-pub async fn b3(_world: &World, _calls: usize) -> Option<Vec<TimedCall>> {
-    None
+/// One timed call of B3.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolCall {
+    /// Through the warm pool (`true`) or our ephemeral provider.
+    pub pooled: bool,
+    /// Wall time of the call.
+    pub wall: Duration,
+    /// The `claude` process's own time as the output reports it (`timings.agent`).
+    pub agent: Duration,
+}
+
+/// B3: `calls` interleaved rounds of a trivial call through a warm pool of one pod and through
+/// our ephemeral provider, after one warm-up call each. Between calls (untimed) the pool's
+/// release of its pod and the ephemeral run's cleanup are awaited, so every call starts alike.
+pub async fn b3(world: &World, calls: usize) -> anyhow::Result<Vec<PoolCall>> {
+    let setup = world.setup();
+    let pool = sides::our_pool(&setup).await?;
+    let ephemeral = sides::ours(&setup).await?;
+    let mut timed = Vec::new();
+    for round in 0..=calls {
+        let order = if round % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for pooled in order {
+            let started = Instant::now();
+            let output = if pooled {
+                agentpod_provider::Agent::new(PROMPT).run(&pool).await?
+            } else {
+                agentpod_provider::Agent::new(PROMPT)
+                    .run(&ephemeral)
+                    .await?
+            };
+            let wall = started.elapsed();
+            if output.text.trim() != ANSWER {
+                bail!("answered {:?}, not {ANSWER:?}", output.text);
+            }
+            pool.settle(Duration::from_secs(30)).await;
+            ephemeral
+                .transport()
+                .finish_cleanups(Duration::from_secs(30))
+                .await;
+            if round == 0 {
+                continue; // warm-up
+            }
+            eprintln!(
+                "B3 {} call {round}: wall {wall:?}, claude {:?}",
+                if pooled { "pool" } else { "ephemeral" },
+                output.timings.agent
+            );
+            timed.push(PoolCall {
+                pooled,
+                wall,
+                agent: output.timings.agent,
+            });
+        }
+    }
+    pool.shutdown(Duration::from_secs(60)).await?;
+    Ok(timed)
 }

@@ -1,4 +1,4 @@
-//! `agentpod-bench`: the cluster half of `cargo xtask bench` (B1, B2, B4, B5) and the table.
+//! `agentpod-bench`: the cluster half of `cargo xtask bench` (B1–B5) and the table.
 //!
 //! Run it through `cargo xtask bench`, which builds it, runs the criterion bench for B6, takes
 //! the cluster lock and passes the paths. Never asserts a timing: it measures and prints.
@@ -44,8 +44,8 @@ struct RunArgs {
     /// Calls per side through the counting proxy for B2.
     #[arg(long, default_value_t = 5)]
     b2_calls: usize,
-    /// Comma-separated subset of B1,B2,B3,B4,B5,B6 (B3 is a hook until the pool provider lands).
-    #[arg(long, value_delimiter = ',', default_value = "B1,B2,B4,B5,B6")]
+    /// Comma-separated subset of B1,B2,B3,B4,B5,B6.
+    #[arg(long, value_delimiter = ',', default_value = "B1,B2,B3,B4,B5,B6")]
     only: Vec<String>,
     /// Concurrency levels of B4.
     #[arg(long, value_delimiter = ',', default_value = "50")]
@@ -129,10 +129,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             );
             results.b2 = cluster::b2(&world, args.b2_calls).await?;
         }
-        if wants("B3") && cluster::b3(&world, args.calls).await.is_none() {
-            results.notes.push(
-                "B3: not measured yet — needs the pool provider (hook: `cluster::b3`).".into(),
+        if wants("B3") {
+            eprintln!(
+                "==> B3: {} interleaved calls, warm pool and ephemeral",
+                args.calls
             );
+            results.b3 = cluster::b3(&world, args.calls).await?;
+            world.force_clean().await?;
         }
         if wants("B4") {
             for &n in &args.b4_sizes {

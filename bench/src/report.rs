@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{Concurrency, Counted, Side, TimedCall};
+use crate::cluster::{Concurrency, Counted, PoolCall, Side, TimedCall};
 
 /// Marks the generated block in a document (`--write`).
 pub const BEGIN: &str = "<!-- bench-table:begin -->";
@@ -35,6 +35,8 @@ pub struct Results {
     pub b1: Vec<TimedCall>,
     /// B2 calls.
     pub b2: Vec<Counted>,
+    /// B3 calls.
+    pub b3: Vec<PoolCall>,
     /// B4: (N, ours, theirs).
     pub b4: Vec<(usize, Option<Concurrency>, Option<Concurrency>)>,
     /// B5: ours, theirs.
@@ -215,14 +217,38 @@ impl Results {
                 "ours ≤ 5",
             );
         }
-        row(
-            "B3",
-            "warm-pool trivial call vs our ephemeral call",
-            "not measured yet".into(),
-            "—".into(),
-            "—".into(),
-            "≤ 0.1× (needs the pool provider)",
-        );
+        if !self.b3.is_empty() {
+            let side = |pooled: bool, pick: fn(&PoolCall) -> Duration| {
+                median(
+                    self.b3
+                        .iter()
+                        .filter(|c| c.pooled == pooled)
+                        .map(|c| ms(pick(c)))
+                        .collect(),
+                )
+            };
+            let n = self.b3.iter().filter(|c| c.pooled).count();
+            let (pool, ephemeral) = (side(true, |c| c.wall), side(false, |c| c.wall));
+            row(
+                "B3",
+                &format!(
+                    "trivial call, median of {n}: warm pool (ours) vs our ephemeral call (theirs column)"
+                ),
+                fmt_opt(pool, "ms", 0),
+                fmt_opt(ephemeral, "ms", 0),
+                ratio(pool, ephemeral),
+                "≤ 0.1×",
+            );
+            let (pool, ephemeral) = (side(true, |c| c.agent), side(false, |c| c.agent));
+            row(
+                "B3",
+                "…of which the `claude` process itself (`timings.agent`), median",
+                fmt_opt(pool, "ms", 0),
+                fmt_opt(ephemeral, "ms", 0),
+                String::new(),
+                "",
+            );
+        }
         for (n, ours, theirs) in &self.b4 {
             let done = |c: &Option<Concurrency>| {
                 c.as_ref().map_or("—".into(), |c| {

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use agentpod_podspec::{AgentPodSpec, ImagePullPolicy, Volume, VolumeMount};
 use agentpod_provider::{
-    Agent, ClusterConnection, Credential, K8sEphemeralProvider, RunOptions, StartPolicy,
+    Agent, AgentProvider, ClusterConnection, Credential, K8sEphemeralProvider,
+    K8sEphemeralProviderBuilder, K8sPoolProvider, PoolOptions, RunOptions, StartPolicy,
 };
 use agentpod_testkit::cluster::{CLAUDE_RUNNER_BINARY, CLAUDE_RUNNER_IMAGE};
 use anyhow::Context;
@@ -54,6 +55,27 @@ pub struct Call {
 
 /// Our `K8sEphemeralProvider`, configured as the end-to-end tests configure it.
 pub async fn ours(setup: &Setup) -> anyhow::Result<K8sEphemeralProvider> {
+    let (builder, connection) = our_builder(setup);
+    builder
+        .connect(connection)
+        .await
+        .context("our provider could not connect")
+}
+
+/// Our `K8sPoolProvider` over the same pod template as [`ours`]: one warm pod, warmed up.
+pub async fn our_pool(setup: &Setup) -> anyhow::Result<K8sPoolProvider> {
+    let (builder, connection) = our_builder(setup);
+    let pool =
+        K8sPoolProvider::builder(builder, PoolOptions::default().name("bench").min(1).max(1))
+            .connect(connection)
+            .await
+            .context("our pool could not connect")?;
+    pool.warm_up().await.context("the pool did not warm up")?;
+    Ok(pool)
+}
+
+/// The builder both of our providers start from, and where the cluster is.
+fn our_builder(setup: &Setup) -> (K8sEphemeralProviderBuilder, ClusterConnection) {
     let mut template = AgentPodSpec::new(CLAUDE_RUNNER_IMAGE)
         .namespace(&setup.namespace)
         .image_pull_policy(ImagePullPolicy::IfNotPresent)
@@ -70,7 +92,7 @@ pub async fn ours(setup: &Setup) -> anyhow::Result<K8sEphemeralProvider> {
         ClusterAt::File(path) => ClusterConnection::kubeconfig_file(path),
         ClusterAt::Inline(yaml) => ClusterConnection::inline_kubeconfig(yaml.clone()),
     };
-    K8sEphemeralProvider::builder(template)
+    let builder = K8sEphemeralProvider::builder(template)
         .claude_path(claude)
         .api_key(Credential::Value(BENCH_API_KEY.into()))
         .base_url(&setup.base_url)
@@ -78,14 +100,12 @@ pub async fn ours(setup: &Setup) -> anyhow::Result<K8sEphemeralProvider> {
             RunOptions::default()
                 .start(StartPolicy::default().start_timeout(Duration::from_secs(600)))
                 .run_timeout(Duration::from_secs(900)),
-        )
-        .connect(connection)
-        .await
-        .context("our provider could not connect")
+        );
+    (builder, connection)
 }
 
-/// One trivial call through our provider.
-pub async fn call_ours(provider: &K8sEphemeralProvider, prompt: &str) -> anyhow::Result<Call> {
+/// One trivial call through one of our providers.
+pub async fn call_ours<P: AgentProvider>(provider: &P, prompt: &str) -> anyhow::Result<Call> {
     let started = Instant::now();
     let output = Agent::new(prompt).run(provider).await?;
     Ok(Call {

@@ -20,8 +20,8 @@ pub struct BenchArgs {
     /// Timed calls per side for B1 (medians; the issue asks for at least 20).
     #[arg(long, default_value_t = 20)]
     calls: usize,
-    /// Comma-separated subset of B1,B2,B4,B5,B6 (B3 needs the pool provider: not measured yet).
-    #[arg(long, value_delimiter = ',', default_value = "B1,B2,B4,B5,B6")]
+    /// Comma-separated subset of B1,B2,B3,B4,B5,B6.
+    #[arg(long, value_delimiter = ',', default_value = "B1,B2,B3,B4,B5,B6")]
     only: Vec<String>,
     /// Concurrency levels of B4.
     #[arg(long, value_delimiter = ',', default_value = "50")]
@@ -74,7 +74,7 @@ pub fn run(layout: &Layout, args: &BenchArgs) -> anyhow::Result<()> {
         command.arg("--write").arg(root.join(path));
     }
 
-    let needs_cluster = ["B1", "B2", "B4", "B5"].iter().any(|id| wants(id));
+    let needs_cluster = ["B1", "B2", "B3", "B4", "B5"].iter().any(|id| wants(id));
     if !needs_cluster {
         return step("agentpod-bench run", command);
     }
