@@ -5,7 +5,8 @@
 //! [`CREDENTIAL_MARKER`]. The API server's audit log holds each request's URI (an exec URL
 //! carries its command line) and the bodies of every pod, event and config map written, so a
 //! credential put into a pod spec, an env value, an argv, an event message or an exec URL shows
-//! up there; the daemons' own logs are searched too. Secrets are audited without bodies.
+//! up there; the daemons' own logs are searched too, and the tracing output (debug: our crates
+//! and the kube client's requests) of every cluster test. Secrets are audited without bodies.
 //!
 //! The scan proves it could find something: the runner-image test (`testkit`'s
 //! `cluster_claude`) puts a key into a plain pod's env on purpose, without agentpod, and that
@@ -59,13 +60,25 @@ pub fn scan(layout: &Layout) -> anyhow::Result<()> {
             scan_file(&log, &mut scanned, false)?;
         }
     }
+    let trace = layout.tests_trace();
+    let traced_lines = scanned.lines;
+    if trace.exists() {
+        scan_file(&trace, &mut scanned, false)?;
+    }
+    let traced_lines = scanned.lines - traced_lines;
     eprintln!(
-        "    searched {} lines ({} pod writes and {} exec requests audited) for test credentials: {} found",
+        "    searched {} lines ({} pod writes and {} exec requests audited, {traced_lines} lines of the tests' tracing) for test credentials: {} found",
         scanned.lines,
         scanned.pod_writes,
         scanned.exec_requests,
         scanned.hits.len()
     );
+    if traced_lines == 0 {
+        bail!(
+            "no tracing output of the cluster tests in {}: the scan would miss a credential logged by agentpod",
+            trace.display()
+        );
+    }
     if scanned.pod_writes == 0 || scanned.planted == 0 {
         bail!(
             "the audit log at {} does not show the pods the suite created (pod writes: {}, the planted key: {}): the scan would miss a leak",

@@ -42,25 +42,18 @@ pub fn run(layout: &Layout) -> anyhow::Result<()> {
     eprintln!("==> cargo xtask cluster up");
     let suite = cluster::up(layout).and_then(|()| {
         let kubeconfig = layout.admin_kubeconfig();
-        cargo(
-            &[
-                "test",
-                "--workspace",
-                "--no-fail-fast",
-                "--test",
-                "cluster_*",
-            ],
-            Some(kubeconfig.to_string_lossy().as_ref()),
-        )
-        .and_then(|()| run_cluster_examples(&kubeconfig.to_string_lossy()))
-        .and_then(|()| {
-            eprintln!("==> cargo xtask demo (on the running cluster)");
-            crate::demo::run_checked(&kubeconfig)
-        })
-        .and_then(|()| {
-            eprintln!("==> secret hygiene: the audit log and the daemons' logs");
-            crate::hygiene::scan(layout)
-        })
+        cluster_tests(&kubeconfig, &layout.tests_trace())
+            .and_then(|()| run_cluster_examples(&kubeconfig.to_string_lossy()))
+            .and_then(|()| {
+                eprintln!("==> cargo xtask demo (on the running cluster)");
+                crate::demo::run_checked(&kubeconfig)
+            })
+            .and_then(|()| {
+                eprintln!(
+                    "==> secret hygiene: the audit log, the daemons' logs and the tests' tracing"
+                );
+                crate::hygiene::scan(layout)
+            })
     });
     eprintln!("==> cargo xtask cluster down");
     let teardown = cluster::down(layout);
@@ -231,6 +224,32 @@ fn run_step(what: &str, mut command: Command) -> anyhow::Result<()> {
 }
 
 /// Runs cargo; `kubeconfig` configures the cluster tests (unset means they skip).
+/// The cluster suite, every test's tracing appended to `trace` (a fresh file) for the
+/// secret-hygiene scan.
+fn cluster_tests(kubeconfig: &std::path::Path, trace: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(trace) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot remove {}", trace.display()));
+        }
+    }
+    let args = [
+        "test",
+        "--workspace",
+        "--no-fail-fast",
+        "--test",
+        "cluster_*",
+    ];
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .args(args)
+        .env(KUBECONFIG_ENV, kubeconfig)
+        .env(agentpod_testkit::TRACE_FILE_ENV, trace)
+        .env_remove("RUST_LOG");
+    run_step(&format!("cargo {}", args.join(" ")), command)
+}
+
 fn cargo(args: &[&str], kubeconfig: Option<&str>) -> anyhow::Result<()> {
     let mut command = Command::new(env!("CARGO"));
     command.args(args);

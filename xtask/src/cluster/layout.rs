@@ -108,6 +108,11 @@ impl Layout {
     pub fn log_file(&self, daemon: &str) -> PathBuf {
         self.logs().join(format!("{daemon}.log"))
     }
+    /// The tracing output of the cluster suite's tests (`cargo xtask test`), for the
+    /// secret-hygiene scan.
+    pub fn tests_trace(&self) -> PathBuf {
+        self.logs().join("tests-tracing.log")
+    }
     /// What the API server records of each request (see `configs::audit_policy`).
     pub fn audit_policy(&self) -> PathBuf {
         self.state.join("audit-policy.json")

@@ -99,7 +99,8 @@ impl Cluster {
         }
     }
 
-    /// Connects with the given kubeconfig and checks that the API server answers.
+    /// Connects with the given kubeconfig and checks that the API server answers. Installs the
+    /// tracing output of [`trace_from_env`](crate::trace_from_env) first.
     ///
     /// ```no_run
     /// # async fn t() -> Result<(), agentpod_testkit::cluster::ClusterError> {
@@ -107,6 +108,7 @@ impl Cluster {
     /// # let _ = cluster; Ok(()) }
     /// ```
     pub async fn connect(kubeconfig: &Path) -> Result<Cluster, ClusterError> {
+        crate::trace_from_env();
         let client = client_from_kubeconfig(kubeconfig).await?;
         match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
             Ok(Ok(_)) => Ok(Cluster {
