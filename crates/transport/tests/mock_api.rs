@@ -133,10 +133,7 @@ async fn a_create_whose_reply_was_lost_is_adopted_by_its_token() {
             (Method::GET, "/api/v1/namespaces/ns/pods/p") => {
                 json_reply(StatusCode::OK, &pod_in(&fake, "10", "Pending", None))
             }
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_ended(&fake, "Succeeded", 0),
             (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
             _ => status_reply(404, "NotFound"),
         };
@@ -340,10 +337,7 @@ async fn a_taken_generated_name_is_rendered_again_under_a_fresh_one() {
                 status_reply(409, "AlreadyExists")
             }
             (Method::POST, _) => accept_pod(&fake, &seen),
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_ended(&fake, "Succeeded", 0),
             (Method::GET, path) => json_reply(
                 StatusCode::OK,
                 &json!({"metadata": {"name": path.rsplit('/').next(), "namespace": "ns",

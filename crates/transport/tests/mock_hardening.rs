@@ -443,13 +443,7 @@ async fn infinite_timeouts_are_accepted_and_never_overflow() {
         .log_drain_timeout(Duration::MAX)
         .expiry_margin(Duration::MAX)
         .follow_logs(false);
-    let outcome = transport
-        .start(rendered(), forever)
-        .await
-        .expect("start")
-        .wait()
-        .await
-        .expect("run");
+    let outcome = run_to_end(&transport, rendered(), forever).await;
     assert!(outcome.exit.success());
     let posted = fake
         .seen

@@ -52,10 +52,7 @@ async fn a_run_whose_container_already_ended_makes_five_requests() {
         let reply = match (seen.method.clone(), seen.path.as_str()) {
             (Method::POST, _) => accept(&fake, &seen),
             // The container ran between two kubelet reports: the first event is its end.
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_ended(&fake, "Succeeded", 0),
             (Method::GET, "/api/v1/namespaces/ns/pods/p/log") => text_reply("done\n"),
             (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
             _ => status_reply(404, "NotFound"),
@@ -103,10 +100,7 @@ async fn the_pod_and_further_secrets_are_owned_by_the_first_secret() {
     let transport = transport(fake.clone(), |fake, seen| {
         let reply = match (seen.method.clone(), seen.path.as_str()) {
             (Method::POST, _) => accept(&fake, &seen),
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![event("MODIFIED", pod_in(&fake, "12", "Failed", Some(3)))],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_ended(&fake, "Failed", 3),
             (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
             _ => status_reply(404, "NotFound"),
         };
@@ -118,13 +112,7 @@ async fn the_pod_and_further_secrets_are_owned_by_the_first_secret() {
     part.data = Some([("part".to_owned(), ByteString(b"prompt".to_vec()))].into());
     part.string_data = None;
     rendered.secrets.push(part);
-    let outcome = transport
-        .start(rendered, options())
-        .await
-        .expect("start")
-        .wait()
-        .await
-        .expect("run");
+    let outcome = run_to_end(&transport, rendered, options()).await;
     assert_eq!(outcome.exit.code, Some(3));
     assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
     assert_eq!(
@@ -152,22 +140,13 @@ async fn a_run_without_secrets_deletes_its_pod() {
     let transport = transport(fake.clone(), |fake, seen| {
         let reply = match (seen.method.clone(), seen.path.as_str()) {
             (Method::POST, _) => accept(&fake, &seen),
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_ended(&fake, "Succeeded", 0),
             (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
             _ => status_reply(404, "NotFound"),
         };
         Box::pin(async move { reply })
     });
-    let outcome = transport
-        .start(rendered(), options())
-        .await
-        .expect("start")
-        .wait()
-        .await
-        .expect("run");
+    let outcome = run_to_end(&transport, rendered(), options()).await;
     assert_eq!(outcome.api_requests, 3);
     assert_eq!(
         requests(&fake),
@@ -397,10 +376,7 @@ async fn a_run_whose_watch_broke_deletes_its_pod_and_secrets_itself() {
                 // … is not back yet …
                 2 => status_reply(503, "ServiceUnavailable"),
                 // … and then reports the end.
-                _ => stream_reply(
-                    vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
-                    true,
-                ),
+                _ => watch_ended(&fake, "Succeeded", 0),
             },
             (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
             _ => status_reply(404, "NotFound"),
@@ -411,13 +387,7 @@ async fn a_run_whose_watch_broke_deletes_its_pod_and_secrets_itself() {
     let mut part = rendered.secrets[0].clone();
     part.metadata.name = Some("p-prompt-1".into());
     rendered.secrets.push(part);
-    let outcome = transport
-        .start(rendered, options())
-        .await
-        .expect("start")
-        .wait()
-        .await
-        .expect("run");
+    let outcome = run_to_end(&transport, rendered, options()).await;
     assert!(outcome.exit.success(), "{}", outcome.exit);
     assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
     assert_eq!(
@@ -441,22 +411,13 @@ async fn a_run_whose_create_was_retried_deletes_its_pod_itself() {
                 status_reply(503, "ServiceUnavailable")
             }
             (Method::POST, _) => accept(&fake, &seen),
-            (Method::GET, "/api/v1/namespaces/ns/pods") => stream_reply(
-                vec![event("MODIFIED", pod_in(&fake, "12", "Succeeded", Some(0)))],
-                true,
-            ),
+            (Method::GET, "/api/v1/namespaces/ns/pods") => watch_ended(&fake, "Succeeded", 0),
             (Method::DELETE, _) => json_reply(StatusCode::OK, &json!({})),
             _ => status_reply(404, "NotFound"),
         };
         Box::pin(async move { reply })
     });
-    let outcome = transport
-        .start(with_secret(), options())
-        .await
-        .expect("start")
-        .wait()
-        .await
-        .expect("run");
+    let outcome = run_to_end(&transport, with_secret(), options()).await;
     assert!(outcome.exit.success(), "{}", outcome.exit);
     assert!(transport.finish_cleanups(Duration::from_secs(10)).await);
     assert_eq!(

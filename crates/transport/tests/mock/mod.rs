@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentpod_podspec::{AgentPodSpec, RenderedPod};
-use agentpod_transport::{CleanupPolicy, RetryPolicy, RunOptions, StartPolicy, Transport};
+use agentpod_transport::{
+    CleanupPolicy, RetryPolicy, RunOptions, RunOutcome, StartPolicy, Transport,
+};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Request, Response, StatusCode};
@@ -160,6 +162,15 @@ pub fn event(kind: &str, object: Value) -> Value {
     json!({"type": kind, "object": object})
 }
 
+/// A watch whose first event is the created pod's end (`phase`, exit `code`), then stays open:
+/// the container ran between two kubelet reports.
+pub fn watch_ended(fake: &Fake, phase: &str, code: i32) -> Reply {
+    stream_reply(
+        vec![event("MODIFIED", pod_in(fake, "12", phase, Some(code)))],
+        true,
+    )
+}
+
 /// A watch that sees the created pod running, then succeeded with exit code 0, then stays open.
 pub fn watch_running_then_succeeded(fake: &Fake) -> Reply {
     stream_reply(
@@ -217,6 +228,21 @@ pub fn options() -> RunOptions {
         .start(StartPolicy::default().retry(fast_retry()))
         .follow_logs(false)
         .cleanup(CleanupPolicy::default().grace(Duration::ZERO))
+}
+
+/// Starts a run and waits for its outcome; panics if either fails.
+pub async fn run_to_end(
+    transport: &Transport,
+    pod: RenderedPod,
+    options: RunOptions,
+) -> RunOutcome {
+    transport
+        .start(pod, options)
+        .await
+        .expect("start")
+        .wait()
+        .await
+        .expect("run")
 }
 
 pub fn requests(fake: &Fake) -> Vec<String> {
