@@ -268,3 +268,36 @@ async fn cluster_pool_each_run_sees_only_its_own_key() {
         .expect("shutdown");
     world.assert_no_leftovers().await;
 }
+
+#[tokio::test]
+async fn cluster_pool_sequential_calls_of_one_process_reuse_its_pod() {
+    // The previous call's pod is still being released (in the background) when the next call
+    // checks out: the pool waits for its own release instead of growing.
+    let script = Script::new().rule(Rule::new(Matcher::any()).text("ok"));
+    let Some(world) = World::new(script).await else {
+        return;
+    };
+    let provider = pool(&world, "seq", 1, 3).await;
+    provider.warm_up().await.expect("the pool warms up");
+    let mut used = Vec::new();
+    for i in 0..5 {
+        let output = Agent::new(format!("call {i}"))
+            .run(&provider)
+            .await
+            .expect("an answer");
+        assert_eq!(output.text, "ok");
+        used.push(output.pod.expect("the pod"));
+    }
+    let pods = pool_pods(&world, "seq").await;
+    assert_eq!(
+        pods.len(),
+        1,
+        "five sequential calls grew the pool; pods used: {used:?}"
+    );
+    assert!(used.iter().all(|pod| *pod == used[0]), "{used:?}");
+    provider
+        .shutdown(Duration::from_secs(60))
+        .await
+        .expect("shutdown");
+    world.assert_no_leftovers().await;
+}
