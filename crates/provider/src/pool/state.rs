@@ -43,6 +43,38 @@ pub(crate) struct Pool {
     keeper: Mutex<Option<AbortOnDropHandle<()>>>,
     pub(crate) retry: RetryPolicy,
     spread: AtomicU64,
+    /// Pods of this process on their way back.
+    returning: Mutex<Returning>,
+}
+
+/// Releases of this process running in the background (a run returns its output before its
+/// pod is given back), and how many checkouts wait for one of them instead of growing the
+/// pool. Each release is counted on by one checkout at most: under steady load, when some
+/// release is always running, the other checkouts still grow the pool.
+#[derive(Debug, Default)]
+struct Returning {
+    releases: usize,
+    counted_on: usize,
+}
+
+/// A checkout counting on one of this process's releases; stops counting when dropped.
+struct CountingOnARelease<'a>(&'a Pool);
+
+impl Drop for CountingOnARelease<'_> {
+    fn drop(&mut self) {
+        let mut returning = self.0.returning();
+        returning.counted_on = returning.counted_on.saturating_sub(1);
+    }
+}
+
+/// A release running in the background; no longer counted when dropped.
+struct ReleaseRunning(Arc<Pool>);
+
+impl Drop for ReleaseRunning {
+    fn drop(&mut self) {
+        let mut returning = self.0.returning();
+        returning.releases = returning.releases.saturating_sub(1);
+    }
 }
 
 /// A pod checked out for one run.
@@ -78,7 +110,25 @@ impl Pool {
             background: TaskTracker::new(),
             keeper: Mutex::new(None),
             spread: AtomicU64::new(0),
+            returning: Mutex::new(Returning::default()),
         }
+    }
+
+    fn returning(&self) -> std::sync::MutexGuard<'_, Returning> {
+        // The counters stay meaningful whatever a panicking holder left behind.
+        self.returning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts on one of this process's running releases not yet counted on, if there is one.
+    fn count_on_a_release(&self) -> Option<CountingOnARelease<'_>> {
+        let mut returning = self.returning();
+        if returning.counted_on >= returning.releases {
+            return None;
+        }
+        returning.counted_on += 1;
+        Some(CountingOnARelease(self))
     }
 
     fn exhausted(&self, waited: Duration, reason: String) -> AgentError {
@@ -156,7 +206,12 @@ impl Pool {
                     });
                 }
             }
-            if live < self.options.max {
+            // A pod of this process on its way back is worth waiting for: cheaper than
+            // starting one (its release wakes this loop).
+            let counting = (live < self.options.max)
+                .then(|| self.count_on_a_release())
+                .flatten();
+            if live < self.options.max && counting.is_none() {
                 requests += 1;
                 // Another creation of this process (a keeper round) may hold the growth
                 // lock for a whole start timeout: wait for it at most until the deadline.
@@ -177,6 +232,7 @@ impl Pool {
                 () = tokio::time::sleep(POLL) => {}
                 () = tokio::time::sleep_until(deadline) => {}
             }
+            drop(counting);
         }
     }
 
@@ -212,8 +268,14 @@ impl Pool {
         Ok(())
     }
 
-    /// Gives a pod back: released for the next run, or deleted when worn out or unhealthy.
+    /// Gives a pod back: released for the next run, or deleted when worn out or unhealthy;
+    /// then wakes the checkouts waiting for a pod.
     pub(crate) async fn finish(&self, checkout: Checkout, healthy: bool) {
+        self.give_back(checkout, healthy).await;
+        self.released.notify_waiters();
+    }
+
+    async fn give_back(&self, checkout: Checkout, healthy: bool) {
         let pod = checkout.pod.clone();
         let outcome = if checkout.retire || !healthy {
             tracing::info!(pool = %self.options.name, %pod, healthy, "retiring a pod");
@@ -229,16 +291,21 @@ impl Pool {
             Err(error) => tracing::warn!(pool = %self.options.name, %pod, %error,
                 "could not release the pod; its claim expires by itself"),
         }
-        self.released.notify_waiters();
     }
 
-    /// Hands the checkout back from a task of its own (for drop paths).
+    /// Hands the checkout back from a task of its own (after a run returned its output, and
+    /// on drop paths). Until it is back, one checkout of this process waits for it rather
+    /// than growing the pool.
     pub(crate) fn finish_in_background(self: &Arc<Self>, checkout: Checkout, healthy: bool) {
-        let pool = Arc::clone(self);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let task = self
-                .background
-                .track_future(async move { pool.finish(checkout, healthy).await });
+            self.returning().releases += 1;
+            let running = ReleaseRunning(Arc::clone(self));
+            let task = self.background.track_future(async move {
+                let pool = Arc::clone(&running.0);
+                pool.give_back(checkout, healthy).await;
+                drop(running);
+                pool.released.notify_waiters();
+            });
             runtime.spawn(task);
         }
     }
