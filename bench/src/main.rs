@@ -50,6 +50,9 @@ struct RunArgs {
     /// Concurrency levels of B4.
     #[arg(long, value_delimiter = ',', default_value = "50")]
     b4_sizes: Vec<usize>,
+    /// Which sides B4 runs (a quicker look at one side).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ours,theirs")]
+    b4_sides: Vec<Side>,
     /// Size of B5's stream, MiB.
     #[arg(long, default_value_t = 200)]
     b5_mib: usize,
@@ -140,8 +143,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         if wants("B4") {
             for &n in &args.b4_sizes {
                 eprintln!("==> B4: {n} concurrent calls, ours then theirs");
-                let ours = child_or_note(&world, Side::Ours, "b4", n, None, &mut results).await;
-                let theirs = child_or_note(&world, Side::Theirs, "b4", n, None, &mut results).await;
+                let mut run = async |side| {
+                    if args.b4_sides.contains(&side) {
+                        child_or_note(&world, side, "b4", n, None, &mut results).await
+                    } else {
+                        None
+                    }
+                };
+                let ours = run(Side::Ours).await;
+                let theirs = run(Side::Theirs).await;
                 results.b4.push((n, ours, theirs));
             }
         }

@@ -3,7 +3,8 @@
 //! Memory: chunks of at most [`LogStream::MAX_CHUNK_BYTES`] go through a channel of
 //! `capacity` slots. When the consumer is slow, the channel fills, we stop
 //! reading the HTTP body, TCP backpressure reaches the kubelet, and nothing
-//! piles up in between: at most `capacity × CHUNK_BYTES` plus one read buffer.
+//! piles up in between: at most `capacity × CHUNK_BYTES` plus the body's current frame
+//! (chunks are copied straight out of the HTTP reader's buffer; no read buffer of ours).
 //!
 //! Exactness: a follow request can end early — the API server restarts, a
 //! proxy drops the connection, or the kubelet's stream breaks, and an early
@@ -29,7 +30,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{AsyncReadExt, Stream};
+use futures::{AsyncBufReadExt, Stream};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
@@ -285,25 +286,27 @@ impl LogFollower {
         summary: &mut LogSummary,
     ) -> ReadEnd {
         let mut reader = std::pin::pin!(reader);
-        let mut buffer = vec![0u8; CHUNK_BYTES];
         let mut end = ReadEnd::default();
         let mut check = (delivered.bytes > 0).then(Sha256::new);
         loop {
-            let read = match reader.read(&mut buffer).await {
-                Ok(0) => {
+            // Straight from the reader's own buffer (the body's current frame): no buffer of
+            // ours per log, which would be 64 KiB per concurrent run.
+            let available = match reader.fill_buf().await {
+                Ok([]) => {
                     end.clean = true;
                     return end;
                 }
-                Ok(read) => read,
+                Ok(available) => available,
                 Err(error) => {
                     tracing::debug!(pod = %self.pod, %error, "log stream broke");
                     end.error = Some(error);
                     return end;
                 }
             };
+            let read = available.len().min(CHUNK_BYTES);
             let start = end.seen;
             end.seen += read as u64;
-            let mut fresh = &buffer[..read];
+            let mut fresh = &available[..read];
             if let Some(hasher) = check.as_mut() {
                 let missing = delivered.bytes.saturating_sub(start);
                 let known = usize::try_from(missing).unwrap_or(read).min(read);
@@ -318,10 +321,11 @@ impl LogFollower {
                     check = None;
                 }
             }
-            if fresh.is_empty() {
+            let chunk = (!fresh.is_empty()).then(|| Bytes::copy_from_slice(fresh));
+            reader.as_mut().consume(read);
+            let Some(chunk) = chunk else {
                 continue;
-            }
-            let chunk = Bytes::copy_from_slice(fresh);
+            };
             delivered.hash.update(&chunk);
             delivered.bytes += chunk.len() as u64;
             summary.bytes = delivered.bytes;
