@@ -164,7 +164,7 @@ pub(crate) async fn create_all(
     if ownership == Ownership::Pod {
         own_by_pod(&secrets, rendered, &pod, &created_secrets, policy).await;
     }
-    Ok(pod)
+    Ok(crate::watch::lean(pod))
 }
 
 /// A copy of `object` with `owner` added to its owner references.

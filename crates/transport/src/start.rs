@@ -218,7 +218,7 @@ impl StartWait<'_> {
 /// connection while the pod moved on.
 pub(crate) async fn fresh_read(api: &Api<Pod>, name: &str, policy: &RetryPolicy) -> Option<Pod> {
     match retry(policy, "get pod", || api.get_opt(name)).await {
-        Ok(pod) => pod,
+        Ok(pod) => pod.map(crate::watch::lean),
         Err(failed) => {
             tracing::debug!(pod = name, error = %failed.error, "cannot re-read the pod");
             None

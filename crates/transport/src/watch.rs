@@ -36,6 +36,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// failure (backoff), not as a normal server-side end.
 const QUICK_END: Duration = Duration::from_secs(1);
 
+/// `pod` without its `managedFields`: the API server sends them with every object (a field
+/// tree per writer, kilobytes per pod), and nothing here reads them. A run keeps its latest
+/// pod for as long as it runs, so with many runs at once this is memory worth giving back.
+pub(crate) fn lean(mut pod: Pod) -> Pod {
+    pod.metadata.managed_fields = None;
+    pod
+}
+
 /// What the watch saw.
 #[derive(Debug)]
 pub(crate) enum PodUpdate {
@@ -104,11 +112,11 @@ impl PodWatch {
                     self.failures = 0;
                     self.resyncs_in_a_row = 0;
                     self.remember_version(&pod);
-                    return Ok(PodUpdate::Changed(Box::new(pod)));
+                    return Ok(PodUpdate::Changed(Box::new(lean(pod))));
                 }
                 Some(Ok(WatchEvent::Deleted(pod))) => {
                     self.remember_version(&pod);
-                    return Ok(PodUpdate::Deleted(Box::new(pod)));
+                    return Ok(PodUpdate::Deleted(Box::new(lean(pod))));
                 }
                 Some(Ok(WatchEvent::Bookmark(bookmark))) => {
                     self.resource_version = bookmark.metadata.resource_version;
@@ -189,7 +197,7 @@ impl PodWatch {
                         self.resource_version = version;
                     }
                     return Ok(match list.items.into_iter().next() {
-                        Some(pod) => PodUpdate::Changed(Box::new(pod)),
+                        Some(pod) => PodUpdate::Changed(Box::new(lean(pod))),
                         None => PodUpdate::Gone,
                     });
                 }
@@ -220,5 +228,27 @@ impl PodWatch {
         self.failures += 1;
         self.backoffs += 1;
         tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lean_pod_keeps_everything_but_its_managed_fields() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "resourceVersion": "7", "managedFields": [
+                {"manager": "agentpod", "operation": "Update", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:metadata": {"f:labels": {}}}}]},
+            "status": {"phase": "Running"}
+        }))
+        .expect("a pod");
+        let lean = lean(pod.clone());
+        assert!(pod.metadata.managed_fields.is_some());
+        assert_eq!(lean.metadata.managed_fields, None);
+        let mut expected = pod;
+        expected.metadata.managed_fields = None;
+        assert_eq!(lean, expected);
     }
 }
