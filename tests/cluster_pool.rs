@@ -27,15 +27,19 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 use serde_json::json;
 
-/// A pool provider of this world (its own connection), `size` pods at most.
-async fn pool(world: &World, name: &str, min: usize, max: usize) -> K8sPoolProvider {
-    let options = PoolOptions::default()
+/// The options of this file's pools: `min` to `max` pods, a patient queue, a busy keeper.
+fn options(name: &str, min: usize, max: usize) -> PoolOptions {
+    PoolOptions::default()
         .name(name)
         .min(min)
         .max(max)
         .queue_timeout(Duration::from_secs(120))
-        .keeper_interval(Duration::from_secs(1));
-    K8sPoolProvider::builder(world.provider_builder(), options)
+        .keeper_interval(Duration::from_secs(1))
+}
+
+/// A pool provider of this world (its own connection), `max` pods at most.
+async fn pool(world: &World, name: &str, min: usize, max: usize) -> K8sPoolProvider {
+    K8sPoolProvider::builder(world.provider_builder(), options(name, min, max))
         .connect(ClusterConnection::kubeconfig_file(
             world.cluster.kubeconfig(),
         ))
@@ -293,13 +297,8 @@ async fn cluster_pool_a_call_right_after_another_waits_for_its_release_instead_o
     let Some(world) = World::new(script).await else {
         return;
     };
-    let options = PoolOptions::default()
-        .name("seq")
-        .min(1)
-        .max(3)
-        .queue_timeout(Duration::from_secs(120));
     let transport = Transport::from_client(with_slow_patches(world.cluster.client()));
-    let provider = K8sPoolProvider::builder(world.provider_builder(), options)
+    let provider = K8sPoolProvider::builder(world.provider_builder(), options("seq", 1, 3))
         .build(transport)
         .expect("the pool builds");
     provider.warm_up().await.expect("the pool warms up");
